@@ -1,0 +1,236 @@
+"""Run profiles, seeding, profile-aware subsets and `fit_or_load` for the labs' training cells.
+
+Profiles (``CNNKIT_PROFILE``): ``full`` trains for real (a student's default); ``smoke`` trains on
+small subsets for one epoch so every notebook runs in CI in seconds; ``grade`` never trains:
+`fit_or_load` loads the weights the student submitted. ``grade`` is chosen automatically while
+nbgrader executes a notebook (``NBGRADER_EXECUTION`` is set) unless ``CNNKIT_PROFILE`` says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work training cells do.
+
+    Attributes:
+        name: ``"full"``, ``"smoke"`` or ``"grade"``.
+        trains: whether `fit_or_load` may train (False: it only loads weights).
+        max_examples: the size `subset` cuts data sets to; None keeps them whole.
+        max_epochs: the cap `fit_or_load` puts on epochs; None keeps the requested number.
+    """
+
+    name: str
+    trains: bool
+    max_examples: int | None
+    max_epochs: int | None
+
+
+PROFILES = {
+    "full": Profile("full", trains=True, max_examples=None, max_epochs=None),
+    "smoke": Profile("smoke", trains=True, max_examples=2048, max_epochs=1),
+    "grade": Profile("grade", trains=False, max_examples=2048, max_epochs=0),
+}
+
+
+def current_profile() -> Profile:
+    """Return the active profile: ``CNNKIT_PROFILE``, else ``grade`` under nbgrader, else ``full``.
+
+    Raises:
+        ValueError: ``CNNKIT_PROFILE`` names no profile.
+    """
+    requested = os.environ.get("CNNKIT_PROFILE", "").strip().lower()
+    if requested:
+        if requested not in PROFILES:
+            raise ValueError(
+                f"CNNKIT_PROFILE={requested!r} is not a profile. Expected one of: "
+                f"{', '.join(PROFILES)}. Unset it to use the default ('full')."
+            )
+        return PROFILES[requested]
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return PROFILES["grade"]
+    return PROFILES["full"]
+
+
+def set_seed(seed: int = 42, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and TensorFlow; with ``deterministic``, make TF ops bit-reproducible.
+
+    Op determinism makes some GPU ops slower and a few unavailable; on CPU it costs little.
+    """
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def subset(images: np.ndarray, labels: np.ndarray | None = None, size: int | None = None,
+           seed: int = 0) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Cut a data set to the profile's size (``smoke``/``grade``: 2,048), or to ``size``.
+
+    The kept examples are a seeded random choice, in their original order, so every run of a
+    notebook sees the same subset.
+
+    Args:
+        images: array of shape `(N, ...)`.
+        labels: array of shape `(N,)`, cut alongside, or None.
+        size: keep at most this many; None uses the profile's limit (``full``: keep all).
+        seed: which random subset.
+
+    Returns:
+        ``images`` (and ``labels``) with at most ``size`` rows.
+    """
+    limit = size if size is not None else current_profile().max_examples
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(
+            f"images and labels differ in length: received {len(images)} and {len(labels)}."
+        )
+    if limit is None or limit >= len(images):
+        return images if labels is None else (images, labels)
+    keep = np.sort(np.random.default_rng(seed).choice(len(images), size=limit, replace=False))
+    return images[keep] if labels is None else (images[keep], labels[keep])
+
+
+def epochs_for_profile(epochs: int) -> int:
+    """Return ``epochs`` capped by the profile (``smoke``: 1)."""
+    cap = current_profile().max_epochs
+    return epochs if cap is None else min(epochs, cap)
+
+
+@dataclass
+class FitResult:
+    """What `fit_or_load` did.
+
+    Attributes:
+        history: per-epoch metrics, like `keras.callbacks.History.history` (also after a load,
+            when the training run saved them).
+        weights_path: the ``.weights.h5`` file written or read.
+        trained: True if this call trained the model, False if it loaded weights.
+        seconds: wall time of the training (0 when loaded).
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    weights_path: Path | None = None
+    trained: bool = False
+    seconds: float = 0.0
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+def weights_path_for(name: str, directory: str | os.PathLike | None = None,
+                     profile: Profile | None = None) -> Path:
+    """Return where `fit_or_load` keeps the weights called ``name`` under a profile.
+
+    ``smoke`` runs write ``NAME.smoke.weights.h5`` so they never overwrite real weights.
+    """
+    if not _NAME.match(name):
+        raise ValueError(
+            f"Weights name {name!r} is not a plain file name. Expected letters, digits, '_' or "
+            "'-', e.g. 'mnist_convnet'."
+        )
+    profile = profile or current_profile()
+    suffix = ".smoke.weights.h5" if profile.name == "smoke" else ".weights.h5"
+    return Path(directory or Path.cwd()) / f"{name}{suffix}"
+
+
+def _load(model: Any, weights: Path) -> None:
+    try:
+        model.load_weights(weights)
+    except (ValueError, KeyError, OSError) as error:
+        raise ValueError(
+            f"The weights in {weights} do not fit this model ({type(error).__name__}: {error}). "
+            "Build the model exactly as it was when these weights were trained, or delete the "
+            "file and train again."
+        ) from None
+
+
+def _read_history(weights: Path) -> dict[str, list[float]]:
+    history_file = weights.with_name(weights.name.replace(".weights.h5", ".history.json"))
+    if history_file.is_file():
+        return json.loads(history_file.read_text())
+    return {}
+
+
+def _save(model: Any, weights: Path, history: dict[str, list[float]]) -> None:
+    # Write to temporary names and rename, so an interrupted save never leaves a broken file.
+    partial = weights.with_name(f".partial-{os.getpid()}-{weights.name}")
+    try:
+        model.save_weights(partial)
+        os.replace(partial, weights)
+    finally:
+        partial.unlink(missing_ok=True)
+    history_file = weights.with_name(weights.name.replace(".weights.h5", ".history.json"))
+    partial_history = history_file.with_name(f".partial-{history_file.name}")
+    partial_history.write_text(json.dumps(history, indent=1))
+    os.replace(partial_history, history_file)
+
+
+def fit_or_load(model: Any, name: str, x: Any, y: Any = None, *, epochs: int = 1,
+                directory: str | os.PathLike | None = None, retrain: bool = False,
+                **fit_kwargs: Any) -> FitResult:
+    """Train ``model`` and save its weights beside the notebook, or load them if saved before.
+
+    - ``full``: loads ``NAME.weights.h5`` if it exists (pass ``retrain=True`` to train again),
+      otherwise trains for ``epochs`` and saves the weights and the history.
+    - ``smoke``: always trains, at most one epoch, into ``NAME.smoke.weights.h5``.
+    - ``grade``: never trains; loads ``NAME.weights.h5`` or fails with a message saying which
+      file the submission lacks.
+
+    Args:
+        model: a compiled Keras model.
+        name: the weights' name, e.g. ``"mnist_convnet"``.
+        x, y: training data, as for `model.fit` (arrays or a `tf.data.Dataset` in ``x``).
+        epochs: epochs for a ``full`` run.
+        directory: where the weights live (default: the working directory, i.e. beside the
+            notebook).
+        retrain: train even if weights exist (``full`` only).
+        **fit_kwargs: passed to `model.fit` (``batch_size``, ``validation_data``, ...).
+
+    Returns:
+        A `FitResult` with the history, the weights' path and whether it trained.
+
+    Raises:
+        FileNotFoundError: ``grade`` profile and no weights file.
+        ValueError: the weights file does not fit the model.
+    """
+    profile = current_profile()
+    weights = weights_path_for(name, directory, profile)
+    if not profile.trains:
+        if not weights.is_file():
+            raise FileNotFoundError(
+                f"{weights.name} is missing: while grading, models are not trained, they are "
+                f"loaded from the weights saved beside the notebook. Fix: run this notebook "
+                f"with the full profile (the training cell writes {weights.name}) and submit "
+                "that file together with the notebook."
+            )
+        _load(model, weights)
+        return FitResult(_read_history(weights), weights, trained=False)
+    if profile.name == "full" and weights.is_file() and not retrain:
+        _load(model, weights)
+        print(f"Loaded {weights.name} (trained earlier). To train again, pass retrain=True "
+              "or delete the file.")
+        return FitResult(_read_history(weights), weights, trained=False)
+    start = time.perf_counter()
+    history = model.fit(x, y, epochs=epochs_for_profile(epochs), **fit_kwargs)
+    seconds = time.perf_counter() - start
+    metrics = {key: [float(value) for value in values] for key, values in history.history.items()}
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    _save(model, weights, metrics)
+    return FitResult(metrics, weights, trained=True, seconds=seconds)
