@@ -55,25 +55,27 @@ def _check_tensorflow() -> tuple[Finding, object | None]:
     return Finding("ok", "TensorFlow", tf.__version__), tf
 
 
+_BACKEND_FIX = "set KERAS_BACKEND=tensorflow (or unset it) and restart the kernel"
+
+
 def _check_keras() -> list[Finding]:
+    requested = os.environ.get("KERAS_BACKEND", "")
+    wrong_backend = ([Finding("fail", "Keras backend", f"{requested} (from KERAS_BACKEND)", _BACKEND_FIX)]
+                     if requested and requested != "tensorflow" else [])
     try:
         import keras
     except Exception as error:  # noqa: BLE001 - e.g. KERAS_BACKEND names a missing package
         return [Finding("fail", "Keras", f"cannot be imported ({type(error).__name__}: {error})",
-                        "pip install 'keras>=3'; and unset KERAS_BACKEND or set it to tensorflow")]
+                        "pip install 'keras>=3'")] + wrong_backend
     version = getattr(keras, "__version__", "unknown")
     if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 3:
         return [Finding("fail", "Keras", f"{version} (Keras 2)",
                         "cnnkit needs Keras 3: pip install -U 'keras>=3' and uninstall tf-keras "
                         "if TF_USE_LEGACY_KERAS is set")]
-    findings = [Finding("ok", "Keras", version)]
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        findings.append(Finding("fail", "Keras backend", backend,
-                                "set KERAS_BACKEND=tensorflow (or unset it) and restart the kernel"))
-    else:
-        findings.append(Finding("ok", "Keras backend", backend))
-    return findings
+    status = "ok" if backend == "tensorflow" else "fail"
+    return [Finding("ok", "Keras", version),
+            Finding(status, "Keras backend", backend, _BACKEND_FIX if status == "fail" else "")]
 
 
 def configure_gpus(tf: object) -> list[str]:

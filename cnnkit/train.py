@@ -14,6 +14,7 @@ import os
 import random
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,12 +153,17 @@ def weights_path_for(name: str, directory: str | os.PathLike | None = None,
 
 def _load(model: Any, weights: Path) -> None:
     try:
-        model.load_weights(weights)
+        with warnings.catch_warnings():
+            # The file also holds the optimizer's state; a fresh model has none yet, which is fine.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(weights)
     except (ValueError, KeyError, OSError) as error:
+        text = str(error)
+        shapes = re.search(r"variable\.shape=\([^)]*\),? Received: value\.shape=\([^)]*\)", text)
+        reason = shapes.group(0) if shapes else text.splitlines()[0][:300]
         raise ValueError(
-            f"The weights in {weights} do not fit this model ({type(error).__name__}: {error}). "
-            "Build the model exactly as it was when these weights were trained, or delete the "
-            "file and train again."
+            f"The weights in {weights} do not fit this model ({reason}). Build the model exactly "
+            "as it was when these weights were trained, or delete the file and train again."
         ) from None
 
 

@@ -6,6 +6,7 @@ Checksums are the cache's concern (`cnnkit.data.store`), not the readers'.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -130,6 +131,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
         if module.startswith("numpy") and name in self._allowed:
             return self._allowed[name]
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2
+            return codecs.encode
         raise DataFormatError(
             f"refusing to unpickle {module}.{name}: a CIFAR-10 batch holds only NumPy arrays, "
             "lists and strings. This file is not an original CIFAR-10 batch."

@@ -204,15 +204,16 @@ def _archive_entries(archive: Path) -> Iterator[tuple[str, Callable[[], bytes]]]
         with zipfile.ZipFile(archive) as bundle:
             for info in bundle.infolist():
                 if not info.is_dir():
-                    yield info.filename, lambda info=info: bundle.read(info)
+                    yield f"{archive}: {info.filename}", lambda info=info: bundle.read(info)
         return
     with tarfile.open(archive, "r:*") as bundle:
         for member in bundle:
             if member.isfile():
-                yield member.name, lambda member=member: bundle.extractfile(member).read()
+                yield f"{archive}: {member.name}", lambda member=member: bundle.extractfile(member).read()
 
 
 def _source_entries(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """Yield (label naming the file, reader of its bytes) for each file in a folder or archive."""
     if source.is_dir():
         for child in sorted(source.rglob("*")):
             if child.is_file():
@@ -249,7 +250,7 @@ def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
             continue
         form, file = matched
         raw = read()
-        check_content(raw, file, form.kind, source=f"{source}: {entry_name}")
+        check_content(raw, file, form.kind, source=entry_name)
         target_name = Path(entry_name).name if form.kind == "idx" else file.name
         verified[target_name] = raw
     if not verified:

@@ -1,0 +1,141 @@
+"""The doctor's report and exit codes, and the quiet import (nothing on stderr)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnkit.env import detect_platform
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, env_extra: dict | None = None, pythonpath: Path | None = None):
+    """Run ``python -c code`` in a fresh process with the kit importable; return the result."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"CNNKIT_PROFILE", "NBGRADER_EXECUTION", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL"}}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath or ""), str(ROOT)]))
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=ROOT)
+
+
+DOCTOR = "import sys, cnnkit.cli; sys.exit(cnnkit.cli.main(['doctor']))"
+
+
+@pytest.mark.slow
+def test_doctor_passes_here_and_reports_everything():
+    """On this machine, does the doctor exit 0 and report each item it promises?"""
+    result = run_python(DOCTOR, {"CNNKIT_PROFILE": "smoke"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    for label in ("Python:", "Platform:", "TensorFlow:", "Keras:", "Keras backend:   tensorflow",
+                  "GPU:", "Profile:         smoke", "Data cache:", "mnist:", "cifar10:"):
+        assert label in result.stdout
+    assert "The kit can run here." in result.stdout
+
+
+@pytest.mark.slow
+def test_doctor_python_m_entry_point():
+    """Does `python -m cnnkit doctor` work too?"""
+    result = subprocess.run([sys.executable, "-m", "cnnkit", "doctor"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and "cnnkit 0.1.0 doctor" in result.stdout
+
+
+@pytest.mark.slow
+def test_doctor_fails_on_another_keras_backend():
+    """With KERAS_BACKEND=numpy, does the doctor exit 1 and say how to switch back?"""
+    result = run_python(DOCTOR, {"KERAS_BACKEND": "numpy"})
+    assert result.returncode == 1
+    assert "FAIL  Keras backend:   numpy (from KERAS_BACKEND)" in result.stdout
+    assert "set KERAS_BACKEND=tensorflow" in result.stdout
+
+
+@pytest.mark.slow
+def test_doctor_fails_on_keras_2(tmp_path):
+    """With Keras 2 installed, does the doctor exit 1 and say to install Keras 3?"""
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text("__version__ = '2.15.0'\n")
+    result = run_python(DOCTOR, pythonpath=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL  Keras:           2.15.0 (Keras 2)" in result.stdout
+    assert "cnnkit needs Keras 3: pip install -U 'keras>=3'" in result.stdout
+
+
+def test_doctor_fails_without_tensorflow(tmp_path):
+    """With TensorFlow missing, does the doctor exit 1 and say how to install it?"""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(
+        "raise ImportError('No module named tensorflow')\n")
+    result = run_python(DOCTOR, pythonpath=tmp_path)
+    assert result.returncode == 1
+    assert "FAIL  TensorFlow:      cannot be imported" in result.stdout
+    assert "pip install -e ." in result.stdout
+
+
+def test_doctor_fails_on_a_misspelt_profile(tmp_path):
+    """Is CNNKIT_PROFILE=fast reported as a failure with the valid names?"""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('absent')\n")
+    result = run_python(DOCTOR, {"CNNKIT_PROFILE": "fast"}, pythonpath=tmp_path)
+    assert result.returncode == 1 and "Expected one of: full, smoke, grade" in result.stdout
+
+
+@pytest.mark.parametrize("variable, expected", [
+    ("COLAB_RELEASE_TAG", "colab"), ("KAGGLE_KERNEL_RUN_TYPE", "kaggle"),
+    ("JUPYTERHUB_USER", "jupyterhub"), (None, "local")])
+def test_platform_detection(monkeypatch, variable, expected):
+    """Are Colab, Kaggle and JupyterHub recognised from their environment variables?"""
+    for name in ("COLAB_RELEASE_TAG", "KAGGLE_KERNEL_RUN_TYPE", "JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    if variable:
+        monkeypatch.setenv(variable, "1")
+    assert detect_platform() == expected
+
+
+@pytest.mark.slow
+def test_colab_without_gpu_is_told_where_to_switch_one_on():
+    """On Colab with no GPU, does the doctor say Runtime → Change runtime type?"""
+    result = run_python(DOCTOR, {"COLAB_RELEASE_TAG": "test"})
+    assert "Runtime → Change runtime type" in result.stdout
+
+
+def test_import_cnnkit_writes_nothing_to_stderr():
+    """Is `import cnnkit` silent on stderr?"""
+    result = run_python("import cnnkit")
+    assert result.returncode == 0 and result.stderr == ""
+
+
+@pytest.mark.slow
+def test_tensorflow_after_cnnkit_is_silent_on_stderr():
+    """After `import cnnkit`, are importing TensorFlow and running a first op silent on stderr?"""
+    code = ("import cnnkit, tensorflow as tf, keras\n"
+            "print(keras.layers.Dense(2)(tf.zeros((1, 3))).shape)")
+    result = run_python(code)
+    assert result.returncode == 0 and result.stdout.strip() == "(1, 2)"
+    assert result.stderr == ""
+
+
+@pytest.mark.slow
+def test_tensorflow_without_cnnkit_is_noisy_here():
+    """Control: without cnnkit, does TensorFlow write to stderr (so the test above means something)?
+
+    If a TensorFlow release stops printing at start-up, this fails: then the filter may go.
+    """
+    result = run_python("import tensorflow as tf; tf.zeros(1)")
+    assert result.returncode == 0 and "absl::InitializeLog" in result.stderr
+
+
+def test_filter_keeps_real_errors():
+    """Does the stderr filter drop TensorFlow's start-up lines but keep anything else?"""
+    from cnnkit._quiet import filter_noise
+
+    noise = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+             "I0000 00:00:1795431471.291444    2847 port.cc:153] oneDNN custom operations are on.\n"
+             "E0000 00:00:1795431473.916614    2847 cuda_platform.cc:52] failed call to cuInit\n")
+    real = "Traceback (most recent call last):\nE0000 1 some_other.cc:1] disk full\n"
+    assert filter_noise(noise + real) == real

