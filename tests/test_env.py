@@ -139,3 +139,21 @@ def test_filter_keeps_real_errors():
              "E0000 00:00:1795431473.916614    2847 cuda_platform.cc:52] failed call to cuInit\n")
     real = "Traceback (most recent call last):\nE0000 1 some_other.cc:1] disk full\n"
     assert filter_noise(noise + real) == real
+
+
+@pytest.mark.slow
+def test_notebook_cells_importing_tensorflow_write_nothing_to_stderr(tmp_path):
+    """In a real Jupyter kernel (where nbgrader runs tests), do TF cells stay off stderr?"""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import cnnkit"),
+        nbformat.v4.new_code_cell("import tensorflow as tf\nimport keras"),
+        nbformat.v4.new_code_cell("print(keras.layers.Dense(2)(tf.zeros((1, 3))).shape)"),
+    ])
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    streams = [(output.name, output.text) for cell in notebook.cells for output in cell.outputs
+               if output.output_type == "stream"]
+    assert streams == [("stdout", "(1, 2)\n")]
