@@ -100,3 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataFormatError, DataNotFoundError, ValueError) as error:
         print(f"cnnkit: {error}", file=sys.stderr)
         return 2
+    except PermissionError as error:
+        print(f"cnnkit: {error}. Fix: make the folder writable, or point CNNKIT_DATA_DIR at a "
+              "folder you can write to.", file=sys.stderr)
+        return 2

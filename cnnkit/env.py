@@ -65,8 +65,9 @@ def _check_keras() -> list[Finding]:
     try:
         import keras
     except Exception as error:  # noqa: BLE001 - e.g. KERAS_BACKEND names a missing package
+        fix = "see the Keras backend line below" if wrong_backend else "pip install 'keras>=3'"
         return [Finding("fail", "Keras", f"cannot be imported ({type(error).__name__}: {error})",
-                        "pip install 'keras>=3'")] + wrong_backend
+                        fix)] + wrong_backend
     version = getattr(keras, "__version__", "unknown")
     if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 3:
         return [Finding("fail", "Keras", f"{version} (Keras 2)",
@@ -78,8 +79,13 @@ def _check_keras() -> list[Finding]:
             Finding(status, "Keras backend", backend, _BACKEND_FIX if status == "fail" else "")]
 
 
-def configure_gpus(tf: object) -> list[str]:
-    """Turn on memory growth on every GPU (so TF does not grab all memory); return their names."""
+def configure_gpus() -> list[str]:
+    """Turn on memory growth on every GPU (so TF does not grab all memory); return their names.
+
+    Call it at the top of a notebook, before the first model is built.
+    """
+    import tensorflow as tf
+
     names = []
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
@@ -91,8 +97,8 @@ def configure_gpus(tf: object) -> list[str]:
     return names
 
 
-def _check_gpus(tf: object, where: str) -> Finding:
-    names = configure_gpus(tf)
+def _check_gpus(where: str) -> Finding:
+    names = configure_gpus()
     if names:
         return Finding("ok", "GPU", f"{len(names)} found, memory growth on: {', '.join(names)}")
     how = {
@@ -135,7 +141,7 @@ def diagnose() -> list[Finding]:
     findings.append(tf_finding)
     if tf is not None:
         findings += _check_keras()
-        findings.append(_check_gpus(tf, where))
+        findings.append(_check_gpus(where))
     findings.append(_check_profile())
     findings += _check_data()
     return findings

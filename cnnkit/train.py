@@ -160,7 +160,7 @@ def _load(model: Any, weights: Path) -> None:
     except (ValueError, KeyError, OSError) as error:
         text = str(error)
         shapes = re.search(r"variable\.shape=\([^)]*\),? Received: value\.shape=\([^)]*\)", text)
-        reason = shapes.group(0) if shapes else text.splitlines()[0][:300]
+        reason = shapes.group(0) if shapes else (text.splitlines() or [repr(error)])[0][:300]
         raise ValueError(
             f"The weights in {weights} do not fit this model ({reason}). Build the model exactly "
             "as it was when these weights were trained, or delete the file and train again."
@@ -168,10 +168,20 @@ def _load(model: Any, weights: Path) -> None:
 
 
 def _read_history(weights: Path) -> dict[str, list[float]]:
+    """Return the metrics saved beside ``weights``; {} (with a note) if absent or unreadable."""
     history_file = weights.with_name(weights.name.replace(".weights.h5", ".history.json"))
-    if history_file.is_file():
-        return json.loads(history_file.read_text())
-    return {}
+    if not history_file.is_file():
+        return {}
+    try:
+        history = json.loads(history_file.read_text())
+    except (ValueError, OSError) as error:
+        print(f"Note: ignoring {history_file.name}, which is not readable JSON ({error}); "
+              "the weights were loaded, only the training curves are missing.")
+        return {}
+    if not isinstance(history, dict):
+        print(f"Note: ignoring {history_file.name}: expected a JSON object of metric lists.")
+        return {}
+    return history
 
 
 def _save(model: Any, weights: Path, history: dict[str, list[float]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,10 @@ def test_doctor_fails_on_another_keras_backend():
     """With KERAS_BACKEND=numpy, does the doctor exit 1 and say how to switch back?"""
     result = run_python(DOCTOR, {"KERAS_BACKEND": "numpy"})
     assert result.returncode == 1
-    assert "FAIL  Keras backend:   numpy (from KERAS_BACKEND)" in result.stdout
+    # With jax installed Keras imports and reports its backend; without, the variable is named.
+    assert re.search(r"FAIL  Keras backend:   numpy", result.stdout)
     assert "set KERAS_BACKEND=tensorflow" in result.stdout
+    assert "pip install 'keras>=3'" not in result.stdout
 
 
 @pytest.mark.slow
@@ -66,22 +69,26 @@ def test_doctor_fails_on_keras_2(tmp_path):
     assert "cnnkit needs Keras 3: pip install -U 'keras>=3'" in result.stdout
 
 
-def test_doctor_fails_without_tensorflow(tmp_path):
-    """With TensorFlow missing, does the doctor exit 1 and say how to install it?"""
+@pytest.fixture
+def without_tensorflow(tmp_path) -> Path:
+    """A folder to put first on PYTHONPATH, whose `tensorflow` fails to import."""
     (tmp_path / "tensorflow").mkdir()
     (tmp_path / "tensorflow" / "__init__.py").write_text(
         "raise ImportError('No module named tensorflow')\n")
-    result = run_python(DOCTOR, pythonpath=tmp_path)
+    return tmp_path
+
+
+def test_doctor_fails_without_tensorflow(without_tensorflow):
+    """With TensorFlow missing, does the doctor exit 1 and say how to install it?"""
+    result = run_python(DOCTOR, pythonpath=without_tensorflow)
     assert result.returncode == 1
     assert "FAIL  TensorFlow:      cannot be imported" in result.stdout
     assert "pip install -e ." in result.stdout
 
 
-def test_doctor_fails_on_a_misspelt_profile(tmp_path):
+def test_doctor_fails_on_a_misspelt_profile(without_tensorflow):
     """Is CNNKIT_PROFILE=fast reported as a failure with the valid names?"""
-    (tmp_path / "tensorflow").mkdir()
-    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('absent')\n")
-    result = run_python(DOCTOR, {"CNNKIT_PROFILE": "fast"}, pythonpath=tmp_path)
+    result = run_python(DOCTOR, {"CNNKIT_PROFILE": "fast"}, pythonpath=without_tensorflow)
     assert result.returncode == 1 and "Expected one of: full, smoke, grade" in result.stdout
 
 
@@ -101,7 +108,9 @@ def test_platform_detection(monkeypatch, variable, expected):
 def test_colab_without_gpu_is_told_where_to_switch_one_on():
     """On Colab with no GPU, does the doctor say Runtime → Change runtime type?"""
     result = run_python(DOCTOR, {"COLAB_RELEASE_TAG": "test"})
-    assert "Runtime → Change runtime type" in result.stdout
+    assert result.returncode == 0 and "Platform:        colab" in result.stdout
+    if "warn  GPU:" in result.stdout:  # on a machine with a GPU there is nothing to advise
+        assert "Runtime → Change runtime type → Hardware accelerator: GPU" in result.stdout
 
 
 def test_import_cnnkit_writes_nothing_to_stderr():

@@ -57,6 +57,13 @@ def test_idx_trailing_bytes_are_refused():
         parse_idx(idx_bytes(np.arange(4, dtype=np.uint8)) + b"\x00")
 
 
+def test_idx_header_with_huge_sizes_is_refused_not_overflowed():
+    """Is a forged header promising 65536**4 bytes refused as truncated (no overflow, no crash)?"""
+    header = bytes([0, 0, 8, 4]) + (65536).to_bytes(4, "big") * 4
+    with pytest.raises(DataFormatError, match="truncated"):
+        parse_idx(header, source="forged")
+
+
 def test_truncated_gzip_is_refused():
     """Is a cut-off .gz named as corrupt or truncated?"""
     packed = gzip.compress(idx_bytes(tiny_images(20)))

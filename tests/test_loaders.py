@@ -56,6 +56,15 @@ def test_idx_folder_loads_channels_last(tmp_path, gz):
     np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte"])
 
 
+def test_loaded_arrays_are_writable(tmp_path):
+    """Can a student shuffle the arrays in place (as with Keras' loaders)?"""
+    write_idx_set(tmp_path)
+    (x_train, y_train), _ = load_mnist(tmp_path, verify=False)
+    np.random.default_rng(0).shuffle(x_train)
+    y_train[0] = 3
+    assert x_train.flags.writeable and y_train[0] == 3
+
+
 def test_keras_npz_loads_like_idx(tmp_path):
     """Does Keras' mnist.npz load through the same loader, given as a file?"""
     write_keras_npz(tmp_path / "mnist.npz", train=10, test=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import io
 import shutil
 import tarfile
 import threading
@@ -141,6 +142,79 @@ def mirror(tmp_path):
     server.server_close()
 
 
+@pytest.mark.parametrize("packing", ["flat-zip", "flat-tgz", "nested-tgz"])
+def test_import_from_flat_and_nested_archives(empty_cache, tmp_path, packing):
+    """Are files found at the top of a .zip/.tgz as well as in sub-folders (like npm's package/)?"""
+    spec, contents = _tiny_spec("http://127.0.0.1:9")
+    prefix = "package/data/" if packing.startswith("nested") else ""
+    archive = tmp_path / ("tiny.zip" if packing.endswith("zip") else "tiny.tgz")
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as bundle:
+            for name, content in contents.items():
+                bundle.writestr(prefix + name, content)
+    else:
+        with tarfile.open(archive, "w:gz") as bundle:
+            for name, content in contents.items():
+                info = tarfile.TarInfo(prefix + name)
+                info.size = len(content)
+                bundle.addfile(info, io.BytesIO(content))
+    written = store.import_files(spec, archive)
+    assert sorted(path.name for path in written) == sorted(contents)
+    assert store.find(spec).origin == "CNNKIT_DATA_DIR"
+
+
+def test_import_replaces_an_older_copy_stored_under_the_other_name(empty_cache, tmp_path):
+    """After importing good .gz files, is a bad raw copy in the cache gone, so loads see the new?"""
+    spec, contents = _tiny_spec("http://127.0.0.1:9")
+    stale = empty_cache / "tiny"
+    stale.mkdir()
+    for name in contents:
+        (stale / name).write_bytes(b"stale")
+    source = tmp_path / "gz"
+    source.mkdir()
+    for name, content in contents.items():
+        (source / f"{name}.gz").write_bytes(gzip.compress(content))
+    store.import_files(spec, source)
+    assert sorted(p.name for p in stale.iterdir()) == sorted(f"{name}.gz" for name in contents)
+    located = store.find(spec)
+    for file in located.form.files:
+        store.verified_content(located.paths[file.name], file, "idx")
+
+
+def test_import_takes_the_candidate_that_verifies(empty_cache, tmp_path):
+    """With two same-named files (e.g. MNIST beside Fashion-MNIST), is the right one imported?"""
+    spec, contents = _tiny_spec("http://127.0.0.1:9")
+    for folder, make in (("a_other", lambda c: c[:-1] + b"\x09"), ("b_right", lambda c: c)):
+        (tmp_path / "mixed" / folder).mkdir(parents=True)
+        for name, content in contents.items():
+            (tmp_path / "mixed" / folder / name).write_bytes(make(content))
+    written = store.import_files(spec, tmp_path / "mixed")
+    assert all(path.read_bytes() == contents[path.name] for path in written)
+
+
+def test_imported_files_are_readable_by_others(empty_cache, tmp_path):
+    """Does a shared cache get files readable by other users (mkstemp alone makes 0600)?"""
+    spec, contents = _tiny_spec("http://127.0.0.1:9")
+    (tmp_path / "src").mkdir()
+    for name, content in contents.items():
+        (tmp_path / "src" / name).write_bytes(content)
+    for path in store.import_files(spec, tmp_path / "src"):
+        assert path.stat().st_mode & 0o044 == 0o044
+
+
+def test_a_damaged_archive_member_is_a_data_error(empty_cache, tmp_path):
+    """Is a zip whose member fails its CRC reported as a data error, not a traceback?"""
+    spec, contents = _tiny_spec("http://127.0.0.1:9")
+    archive = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as bundle:
+        bundle.writestr(IDX_NAMES[0], contents[IDX_NAMES[0]])
+    data = bytearray(archive.read_bytes())
+    data[60] ^= 0xFF  # flip a byte inside the stored member
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError, match="cannot be read|checksum mismatch|cannot read"):
+        store.import_files(spec, archive)
+
+
 def test_fetch_downloads_verifies_and_falls_back_to_the_next_mirror(empty_cache, mirror,
                                                                     monkeypatch, capsys):
     """Does fetch try mirrors in order, verify, write to the cache and show progress?"""
@@ -164,7 +238,8 @@ def test_fetch_of_a_corrupted_download_leaves_nothing(empty_cache, mirror, monke
     for name, content in contents.items():
         (served / f"{name}.gz").write_bytes(gzip.compress(content[:-1] + b"\x07"))
     monkeypatch.delenv("CNNKIT_OFFLINE")
-    with pytest.raises(DataNotFoundError, match=r"(?s)404.*checksum mismatch.*option 1 \(idx\)"):
+    with pytest.raises(DataNotFoundError, match=r"(?s)404.*127.0.0.1:\d+/train-images-idx3-ubyte.gz: "
+                                                r"checksum mismatch.*option 1 \(idx\)"):
         store.fetch(spec, progress=False)
     assert not any(path.is_file() for path in empty_cache.rglob("*"))
 

@@ -135,6 +135,18 @@ def test_grade_loads_submitted_weights(profile, tmp_path, data):
 
 
 @pytest.mark.slow
+def test_grade_survives_a_garbage_history_file(profile, tmp_path, data, capsys):
+    """Does an unreadable history file cost only the curves, not the loaded weights?"""
+    profile("full")
+    fit_or_load(_model(), "tiny", *data, epochs=1, directory=tmp_path, verbose=0)
+    (tmp_path / "tiny.history.json").write_text("{not json")
+    profile(nbgrader="autograde")
+    graded = fit_or_load(_model(), "tiny", *data, epochs=1, directory=tmp_path, verbose=0)
+    assert graded.history == {} and not graded.trained
+    assert "ignoring tiny.history.json" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_weights_of_another_architecture_are_refused_clearly(profile, tmp_path, data):
     """Are weights that do not fit the model reported with what to do?"""
     import keras

@@ -10,6 +10,7 @@ import codecs
 import gzip
 import hashlib
 import io
+import math
 import pickle
 import tarfile
 import zlib
@@ -81,7 +82,7 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataFormatError(f"{source}: truncated IDX header ({len(content)} bytes).")
     shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(num_dims))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow
     found = len(content) - header_size
     if found != expected:
         problem = "truncated" if found < expected else "has trailing bytes"
@@ -90,7 +91,7 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
             f"data); the file holds {found:,}. Delete it and import or download it again."
         )
     array = np.frombuffer(content, dtype=dtype, offset=header_size).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=False)
+    return array.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -98,11 +99,14 @@ def read_idx(path: Path) -> np.ndarray:
     return parse_idx(read_bytes(path), source=str(path))
 
 
-def read_keras_npz(path: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Read Keras' ``mnist.npz``: `((x_train, y_train), (x_test, y_test))` as stored."""
+def read_keras_npz(source: Path | bytes, name: str | None = None
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Read Keras' ``mnist.npz`` (a path, or its bytes): `((x_train, y_train), (x_test, y_test))`."""
     keys = ("x_train", "y_train", "x_test", "y_test")
+    path = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(source) if isinstance(source, bytes) else source,
+                     allow_pickle=False) as archive:
             missing = [key for key in keys if key not in archive.files]
             if missing:
                 raise DataFormatError(
@@ -165,7 +169,10 @@ def parse_cifar_batch(content: bytes, source: str = "<bytes>") -> tuple[np.ndarr
             "and b'labels'."
         )
     data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    try:
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (TypeError, ValueError) as error:
+        raise DataFormatError(f"{source}: labels are not integers ({error}).") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataFormatError(
             f"{source}: wrong image array. Received {data.dtype} of shape {data.shape}; "
@@ -186,12 +193,14 @@ CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 
 
-def read_cifar_archive(path: Path) -> dict[str, bytes]:
-    """Return the batch files inside ``cifar-10-python.tar.gz`` as ``{batch name: bytes}``."""
+def read_cifar_archive(source: Path | bytes, name: str | None = None) -> dict[str, bytes]:
+    """Return the batches inside ``cifar-10-python.tar.gz`` (a path, or its bytes) by name."""
     wanted = set(CIFAR_TRAIN_BATCHES) | {CIFAR_TEST_BATCH}
     found: dict[str, bytes] = {}
+    path = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    opened = {"fileobj": io.BytesIO(source)} if isinstance(source, bytes) else {"name": source}
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with tarfile.open(mode="r:*", **opened) as archive:
             for member in archive:
                 name = Path(member.name).name
                 if member.isfile() and name in wanted:

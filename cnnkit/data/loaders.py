@@ -44,22 +44,20 @@ def _content(located: Located, name: str, verify: bool) -> bytes:
 
 
 def _read_form(located: Located, verify: bool) -> tuple[tuple, tuple]:
+    """Parse the (verified) bytes of a located form into train and test arrays."""
     kind, names = located.form.kind, [file.name for file in located.form.files]
+    label = {name: str(located.paths[name]) for name in names}
     if kind == "idx":
-        arrays = [parse_idx(_content(located, name, verify), str(located.paths[name])) for name in names]
+        arrays = [parse_idx(_content(located, name, verify), label[name]) for name in names]
         return (arrays[0], arrays[1]), (arrays[2], arrays[3])
     if kind == "keras_npz":
-        if verify:
-            _content(located, names[0], verify)
-        return read_keras_npz(located.paths[names[0]])
+        return read_keras_npz(_content(located, names[0], verify), label[names[0]])
     if kind == "cifar_archive":
-        if verify:
-            _content(located, names[0], verify)
-        batches = read_cifar_archive(located.paths[names[0]])
-        parsed = {name: parse_cifar_batch(content, f"{located.paths[names[0]]}: {name}")
+        batches = read_cifar_archive(_content(located, names[0], verify), label[names[0]])
+        parsed = {name: parse_cifar_batch(content, f"{label[names[0]]}: {name}")
                   for name, content in batches.items()}
     else:  # cifar_batches: no published digest, every batch is checked structurally
-        parsed = {name: parse_cifar_batch(located.paths[name].read_bytes(), str(located.paths[name]))
+        parsed = {name: parse_cifar_batch(located.paths[name].read_bytes(), label[name])
                   for name in names}
     train = [parsed[name] for name in CIFAR_TRAIN_BATCHES]
     return (

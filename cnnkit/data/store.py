@@ -16,9 +16,10 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
 from cnnkit.data.errors import ChecksumError, DataFormatError, DataNotFoundError
@@ -183,6 +184,7 @@ def atomic_output(destination: Path) -> Iterator[BinaryIO]:
             yield output
             output.flush()
             os.fsync(output.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a shared cache needs more
         os.replace(temporary, destination)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -190,45 +192,64 @@ def atomic_output(destination: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _match(spec: DatasetSpec, entry_name: str) -> tuple[DataForm, DataFile] | None:
-    base = Path(entry_name).name
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _match(spec: DatasetSpec, base_name: str) -> tuple[DataForm, DataFile] | None:
     for form in spec.forms:
         for file in form.files:
-            if base in (file.name, f"{file.name}.gz", *file.aliases):
+            if base_name in (file.name, f"{file.name}.gz", *file.aliases):
                 return form, file
     return None
 
 
-def _archive_entries(archive: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+_READ_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error)
+Entry = tuple[str, str, Callable[[], bytes]]  # (label for messages, base name, reader of bytes)
+
+
+def _archive_entries(archive: Path) -> Iterator[Entry]:
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as bundle:
             for info in bundle.infolist():
                 if not info.is_dir():
-                    yield f"{archive}: {info.filename}", lambda info=info: bundle.read(info)
+                    yield (f"{archive}: {info.filename}", PurePosixPath(info.filename).name,
+                           lambda info=info: bundle.read(info))
         return
     with tarfile.open(archive, "r:*") as bundle:
         for member in bundle:
             if member.isfile():
-                yield f"{archive}: {member.name}", lambda member=member: bundle.extractfile(member).read()
+                yield (f"{archive}: {member.name}", PurePosixPath(member.name).name,
+                       lambda member=member: bundle.extractfile(member).read())
 
 
-def _source_entries(source: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """Yield (label naming the file, reader of its bytes) for each file in a folder or archive."""
+def _source_entries(source: Path) -> Iterator[Entry]:
+    """Yield an `Entry` for each file in a folder (recursively), in an archive, or for one file."""
     if source.is_dir():
         for child in sorted(source.rglob("*")):
             if child.is_file():
-                yield str(child), child.read_bytes
+                yield str(child), child.name, child.read_bytes
     elif source.name.endswith(_ARCHIVE_SUFFIXES):
         try:
             yield from _archive_entries(source)
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        except _READ_ERRORS as error:
             raise DataFormatError(f"{source}: cannot read the archive ({error}).") from None
     else:
-        yield str(source), source.read_bytes
+        yield str(source), source.name, source.read_bytes
+
+
+def _store_name(form: DataForm, file: DataFile, raw: bytes) -> str:
+    """The name a file gets in the cache: canonical, plus .gz for gzipped IDX files."""
+    return f"{file.name}.gz" if form.kind == "idx" and raw.startswith(b"\x1f\x8b") else file.name
 
 
 def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
     """Copy the files of ``spec`` found in ``source`` into the cache, verifying each.
+
+    When ``source`` holds several candidates for one file (e.g. MNIST and Fashion-MNIST side by
+    side, whose files share names), the first that verifies is taken.
 
     Args:
         source: a folder (searched recursively), an archive (.tar[.gz], .tgz, .zip) or one file.
@@ -238,29 +259,41 @@ def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
 
     Raises:
         DataNotFoundError: ``source`` holds none of the data set's files.
-        ChecksumError, DataFormatError: a matching file is not the original; nothing is written.
+        ChecksumError, DataFormatError: no candidate for a file is the original; nothing is written.
     """
     source = Path(source).expanduser()
     if not source.exists():
         raise DataNotFoundError(f"No such file or folder: {source}.")
-    verified: dict[str, bytes] = {}
-    for entry_name, read in _source_entries(source):
-        matched = _match(spec, entry_name)
-        if matched is None:
+    verified: dict[str, tuple[DataForm, DataFile, bytes]] = {}
+    rejected: dict[str, DataFormatError] = {}
+    for label, base_name, read in _source_entries(source):
+        matched = _match(spec, base_name)
+        if matched is None or matched[1].name in verified:
             continue
         form, file = matched
-        raw = read()
-        check_content(raw, file, form.kind, source=entry_name)
-        target_name = Path(entry_name).name if form.kind == "idx" else file.name
-        verified[target_name] = raw
+        try:
+            raw = read()
+            check_content(raw, file, form.kind, source=label)
+        except DataFormatError as error:
+            rejected.setdefault(file.name, error)
+            continue
+        except _READ_ERRORS as error:
+            raise DataFormatError(f"{label}: cannot be read ({error}).") from None
+        verified[file.name] = (form, file, raw)
+    unresolved = [error for name, error in rejected.items() if name not in verified]
+    if unresolved:
+        raise unresolved[0]
     if not verified:
         raise DataNotFoundError(f"{source} holds none of the files of {spec.name}.\n"
                                 + missing_message(spec))
     written = []
-    for name, raw in verified.items():
-        destination = data_dir() / spec.name / name
+    for form, file, raw in verified.values():
+        destination = data_dir() / spec.name / _store_name(form, file, raw)
         with atomic_output(destination) as output:
             output.write(raw)
+        for other in _candidates(destination.parent, file):  # an older copy under another name
+            if other != destination and other.is_file():
+                other.unlink()
         written.append(destination)
     return written
 
@@ -300,7 +333,7 @@ def download_file(url: str, destination: Path, file: DataFile, form_kind: str,
                 done += len(chunk)
                 show(done)
             output.flush()
-            verified_content(Path(output.name), file, form_kind)
+            check_content(Path(output.name).read_bytes(), file, form_kind, source=url)
     return destination
 
 
