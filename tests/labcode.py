@@ -1,0 +1,25 @@
+"""Load the solution functions of a lab from its source notebook, for tests of the checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solution_namespace(lab: str, grade_ids: tuple[str, ...]) -> SimpleNamespace:
+    """Execute the cells with these nbgrader grade_ids (in notebook order) and return their names.
+
+    Args:
+        lab: folder name under solutions/, e.g. "lab1-convolution".
+        grade_ids: the cells to run, e.g. ("setup", "conv_output_size").
+    """
+    notebook = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    namespace: dict = {}
+    for cell in notebook["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell["cell_type"] == "code" and grade_id in grade_ids:
+            exec(compile("".join(cell["source"]), f"{lab}:{grade_id}", "exec"), namespace)
+    return SimpleNamespace(**namespace)

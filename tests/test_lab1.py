@@ -1,0 +1,95 @@
+"""Lab 1 with the real nbgrader CLI: the release is in sync, and a round trip grades as it should."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = "lab1-convolution"
+NOTEBOOK = f"{LAB}.ipynb"
+MAX_POINTS = 18.0
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the nbgrader CLI in ``course``; fail the test with its output if it fails."""
+    # nbgrader runs `alembic` by name to create the gradebook: the environment's bin/ must be on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def make_course(tmp_path: Path) -> Path:
+    """A temporary course: the project's nbgrader_config.py and a copy of solutions/LAB."""
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    return course
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.slow
+def test_released_lab_is_what_nbgrader_generates_from_the_solution(tmp_path):
+    """Is labs/ exactly nbgrader's output for solutions/? (Else: run ./kit labs and commit.)"""
+    course = make_course(tmp_path)
+    nbgrader(course, "generate_assignment", LAB, "--no-db")
+    generated = (course / "labs" / LAB / NOTEBOOK).read_text()
+    committed = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
+    assert generated == committed, "labs/ is out of date: run ./kit labs and commit the result"
+
+
+def test_released_lab_holds_no_solution_hidden_test_or_output():
+    """Does the student version hold no solution code, no hidden tests and no outputs?"""
+    text = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "check_conv2d_backward",
+                   "np.einsum", "sliding_window_view(padded"):
+        assert marker not in text, f"the released lab contains {marker!r}"
+    for notebook in (ROOT / "labs" / LAB / NOTEBOOK, ROOT / "solutions" / LAB / NOTEBOOK):
+        assert not any(cell.get("outputs") for cell in _cells(notebook)), f"{notebook} has outputs"
+
+
+def test_every_graded_cell_has_points_and_a_docstring():
+    """Does every autograded test cell carry points and open with a docstring saying what it checks?"""
+    graded = [cell for cell in _cells(ROOT / "solutions" / LAB / NOTEBOOK)
+              if cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    assert sum(cell["metadata"]["nbgrader"]["points"] for cell in graded) == MAX_POINTS
+    for cell in graded:
+        assert "".join(cell["source"]).startswith('"""'), cell["metadata"]["nbgrader"]["grade_id"]
+
+
+@pytest.mark.slow
+def test_round_trip_solution_gets_full_marks_and_blank_release_gets_zero(tmp_path):
+    """Through the real CLI: solution -> 18/18, unchanged release -> 0/18, both in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    course = make_course(tmp_path)
+    nbgrader(course, "generate_assignment", LAB)
+    for student in ("alice", "bob"):
+        nbgrader(course, "db", "student", "add", student)
+    submissions = {"alice": course / "solutions" / LAB / NOTEBOOK, "bob": course / "labs" / LAB / NOTEBOOK}
+    for student, notebook in submissions.items():
+        target = course / "submitted" / student / LAB
+        target.mkdir(parents=True)
+        shutil.copy(notebook, target / NOTEBOOK)
+    nbgrader(course, "autograde", LAB)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        alice = gradebook.find_submission(LAB, "alice")
+        bob = gradebook.find_submission(LAB, "bob")
+        assert (alice.score, alice.max_score) == (MAX_POINTS, MAX_POINTS)
+        assert (bob.score, bob.max_score) == (0.0, MAX_POINTS)
+        failed_for_bob = [grade.name for grade in gradebook.find_submission_notebook(
+            NOTEBOOK[:-6], LAB, "bob").grades if grade.auto_score]
+        assert failed_for_bob == []
+    for student in ("alice", "bob"):
+        assert (course / "autograded" / student / LAB / NOTEBOOK).is_file()
