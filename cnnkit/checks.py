@@ -119,7 +119,8 @@ def check_conv_output_size(conv_output_size: Callable, seed: int = 0, count: int
 
 def check_raises_value_error(function: Callable, call_text: str, *args,
                              reason: str = "the filter does not fit",
-                             hint: str = "check that (n + 2p - f) is divisible by stride.",
+                             hint: str = "check that (n + 2p - effective_f) is divisible by stride, "
+                                         "with effective_f = dilation * (f - 1) + 1.",
                              **kwargs) -> None:
     """Assert that ``function(*args, **kwargs)`` raises a ValueError with a message."""
     try:
@@ -176,17 +177,23 @@ class ConvCase:
 
 def conv2d_oracle(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding="valid",
                   dilation: int = 1) -> np.ndarray:
-    """Return `tf.nn.conv2d(x, w) + b` for one channels-last image, in float64: `(H', W', K)`."""
+    """Return `tf.nn.conv2d(x, w) + b` for one channels-last image, in float64: `(H', W', K)`.
+
+    Dilation is applied by inserting zeros between the kernel's taps, which TensorFlow accepts
+    with any stride (its own ``dilations`` refuses stride > 1).
+    """
     import tensorflow as tf
 
     effective = dilation * (w.shape[0] - 1) + 1
+    dilated = np.zeros((effective, effective, *w.shape[2:]))
+    dilated[::dilation, ::dilation] = w
     if padding in ("valid", "same"):
         tf_padding = padding.upper()
     else:
         pad = effective - 1 if padding == "full" else int(padding)
         tf_padding = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
-    out = tf.nn.conv2d(tf.constant(x[np.newaxis], tf.float64), tf.constant(w, tf.float64),
-                       strides=stride, padding=tf_padding, dilations=dilation)
+    out = tf.nn.conv2d(tf.constant(x[np.newaxis], tf.float64), tf.constant(dilated, tf.float64),
+                       strides=stride, padding=tf_padding)
     return out.numpy()[0] + b
 
 
@@ -211,11 +218,13 @@ def conv2d_cases(seed: int = 0, count: int = 12) -> Iterator[ConvCase]:
     yield case(6, 7, 2, 2, 2, padding="same")       # even kernel: TF pads more at the bottom/right
     yield case(5, 6, 1, 4, 1, padding="same")
     yield case(7, 7, 2, 3, 2, stride=2, padding="same")
+    yield case(8, 8, 1, 3, 2, stride=2, padding="same")  # 'same' + stride: pads only bottom/right
     yield case(4, 5, 1, 3, 1, padding="full")
+    yield case(5, 5, 2, 2, 1, padding="full", dilation=2)  # 'full' pads dilation * (f - 1)
+    yield case(9, 9, 1, 3, 2, stride=2, padding=2, dilation=2)  # stride and dilation together
     for _ in range(count):
-        f, stride = int(rng.integers(1, 5)), int(rng.integers(1, 3))
-        dilation = 1 if stride > 1 else int(rng.integers(1, 3))
-        padding = ["valid", "same", int(rng.integers(0, 3))][int(rng.integers(0, 3))]
+        f, stride, dilation = int(rng.integers(1, 5)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        padding = ["valid", "same", "full", int(rng.integers(0, 3))][int(rng.integers(0, 4))]
         size = dilation * (f - 1) + 1 + int(rng.integers(0, 6))
         candidate = case(size + stride * int(rng.integers(0, 3)), size, int(rng.integers(1, 5)), f,
                          int(rng.integers(1, 5)), stride=stride, padding=padding, dilation=dilation)
@@ -225,13 +234,15 @@ def conv2d_cases(seed: int = 0, count: int = 12) -> Iterator[ConvCase]:
 
 def _fits(case: ConvCase) -> bool:
     effective = case.dilation * (case.w.shape[0] - 1) + 1
-    pad = 0 if case.padding == "valid" else case.padding
+    pad = {"valid": 0, "full": effective - 1}.get(case.padding, case.padding)
     return all((n + 2 * pad - effective) >= 0 and (n + 2 * pad - effective) % case.stride == 0
                for n in case.x.shape[:2])
 
 
 def _conv_hint(got, case: ConvCase) -> str:
     """Name a typical mistake when the wrong answer matches it."""
+    if np.asarray(got).dtype.kind in "iub":
+        return "your result has an integer dtype; compute in float (e.g. np.zeros(..., dtype=float))."
     got = np.asarray(got, dtype=np.float64)
     flipped = conv2d_oracle(case.x, case.w[::-1, ::-1], case.b, case.stride, case.padding, case.dilation)
     if got.shape == flipped.shape and np.allclose(got, flipped, atol=1e-6):
@@ -240,9 +251,11 @@ def _conv_hint(got, case: ConvCase) -> str:
     no_bias = conv2d_oracle(case.x, case.w, 0 * case.b, case.stride, case.padding, case.dilation)
     if got.shape == no_bias.shape and np.allclose(got, no_bias, atol=1e-6):
         return "the bias b[k] is missing: add it to every position of output channel k."
-    if case.padding == "same" and case.w.shape[0] % 2 == 0:
-        return ("with an even kernel 'same' cannot pad equally; TensorFlow puts the extra row and "
-                "column at the bottom and right.")
+    if case.padding == "full":
+        return "'full' pads dilation * (f - 1) pixels on each side."
+    if case.padding == "same" and (case.w.shape[0] % 2 == 0 or case.stride > 1):
+        return ("'same' pads max((out - 1) * stride + effective_f - n, 0) in total; when that is odd, "
+                "TensorFlow puts the extra row and column at the bottom and right.")
     if case.dilation > 1:
         return "with dilation d, kernel taps are d pixels apart: x[i*s + a*d, j*s + b*d]."
     return "out[i, j, k] = sum over a, b, c of x[i*s + a, j*s + b, c] * w[a, b, c, k] + b[k]."
@@ -259,7 +272,7 @@ def check_conv2d(conv2d: Callable, seed: int = 0, count: int = 12, name: str = "
         got = _call(conv2d, call, case.x.copy(), case.w.copy(), case.b.copy(), stride=case.stride,
                     padding=case.padding, dilation=case.dilation)
         try:
-            assert_arrays_match(got, expected, call, atol=1e-8, rtol=1e-8)
+            assert_arrays_match(got, expected, call, atol=1e-5, rtol=1e-5)
         except AssertionError as error:
             raise AssertionError(f"{error} Hint: {_conv_hint(got, case)}") from None
         checked += 1
@@ -344,7 +357,8 @@ def check_conv2d_backward(conv2d_backward: Callable, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     settings = [(5, 5, 1, 3, 1, 1, "valid"), (6, 7, 3, 3, 2, 1, "valid"),
-                (7, 7, 2, 3, 2, 2, 1), (6, 6, 2, 2, 3, 1, "same"), (5, 4, 2, 1, 2, 1, 0)]
+                (7, 7, 2, 3, 2, 2, 1), (6, 6, 2, 2, 3, 1, "same"), (5, 4, 2, 1, 2, 1, 0),
+                (8, 8, 2, 3, 2, 2, "same")]
     for height, width, c_in, f, k, stride, padding in settings:
         x, w, b = rng.normal(size=(height, width, c_in)), rng.normal(size=(f, f, c_in, k)), rng.normal(size=k)
         x_t, w_t, b_t = (tf.Variable(v, dtype=tf.float64) for v in (x, w, b))
@@ -383,13 +397,22 @@ def time_call(function: Callable, *args, repeats: int = 3, **kwargs) -> float:
 
 
 def check_speedup(slow: Callable, fast: Callable, args: tuple, kwargs: dict | None = None,
-                  at_least: float = 50.0, repeats: int = 3) -> float:
+                  at_least: float = 50.0, repeats: int = 3,
+                  expected: np.ndarray | None = None) -> float:
     """Assert ``fast`` is at least ``at_least`` times faster than ``slow`` on the same call.
 
-    Both are timed in this one run (best of ``repeats``), so the ratio does not depend on the
-    machine's speed. Returns the measured ratio.
+    Both are timed in this one run (best of ``repeats`` for ``fast``), so the ratio does not
+    depend on the machine's speed. With ``expected``, both results must first equal it: speed of
+    a wrong answer earns nothing. Returns the measured ratio.
     """
     kwargs = kwargs or {}
+    if expected is not None:
+        for label, function in (("slow", slow), ("fast", fast)):
+            name = getattr(function, "__name__", label)
+            call = f"{name}(speed-test case)"
+            assert_arrays_match(_call(function, call, *args, **kwargs), expected, call,
+                                hint="the speed test only counts a correct result.",
+                                atol=1e-5, rtol=1e-5)
     slow_seconds = time_call(slow, *args, repeats=1, **kwargs)
     fast_seconds = time_call(fast, *args, repeats=repeats, **kwargs)
     ratio = slow_seconds / max(fast_seconds, 1e-9)
@@ -401,3 +424,55 @@ def check_speedup(slow: Callable, fast: Callable, args: tuple, kwargs: dict | No
             "(numpy.lib.stride_tricks.sliding_window_view) and contract them with the kernels in "
             "one numpy.tensordot or matrix product.")
     return ratio
+
+
+_FORBIDDEN = ("tensorflow", "keras", "scipy", "torch", "jax", "cnnkit")
+
+
+def _references(function: Callable, seen: set) -> Iterator[tuple[str, object]]:
+    """Yield (name, object) for every global or closure variable a function (and nested code) uses.
+
+    Functions defined in the notebook itself are followed, so a helper cannot hide a call.
+    """
+    code = getattr(function, "__code__", None)
+    if code is None or code in seen:
+        return
+    seen.add(code)
+    stack, names = [code], set()
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack += [const for const in current.co_consts if hasattr(const, "co_names")]
+    namespace = getattr(function, "__globals__", {})
+    found = [(name, namespace[name]) for name in sorted(names) if name in namespace]
+    cells = zip(code.co_freevars, getattr(function, "__closure__", None) or ())
+    found += [(name, cell.cell_contents) for name, cell in cells if _filled(cell)]
+    for name, value in found:
+        yield name, value
+        if callable(value) and getattr(value, "__module__", None) == function.__module__:
+            yield from _references(value, seen)
+
+
+def _filled(cell) -> bool:  # noqa: ANN001 - a closure cell
+    try:
+        cell.cell_contents  # noqa: B018 - raises ValueError while empty
+    except ValueError:
+        return False
+    return True
+
+
+def check_numpy_only(*functions: Callable) -> None:
+    """Assert the functions use no TensorFlow, Keras, SciPy, PyTorch, JAX or cnnkit code.
+
+    The labs that say "NumPy only" grade your own implementation; calling a library's
+    convolution (or the checks' oracle) would only test the library.
+    """
+    for function in functions:
+        for name, value in _references(function, set()):
+            module = getattr(value, "__name__", "") if isinstance(value, type(np)) else \
+                getattr(value, "__module__", "") or ""
+            if module.split(".")[0] in _FORBIDDEN:
+                raise AssertionError(
+                    f"{function.__name__} uses {name!r} from {module}: this part is NumPy only. "
+                    "Hint: write the computation with NumPy arrays and operations.")
+    print(f"{', '.join(f.__name__ for f in functions)}: NumPy only.")

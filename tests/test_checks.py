@@ -150,3 +150,56 @@ def test_worked_example_of_the_curriculum():
     kernel = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], float)
     out = checks.conv2d_oracle(image[..., None], kernel[..., None, None], np.zeros(1))
     np.testing.assert_array_equal(out[..., 0], [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
+
+
+def test_numpy_only_catches_tensorflow_and_the_oracle_even_through_a_helper():
+    """Is a 'solution' that calls TensorFlow or the checks' oracle (directly or via a helper) caught?"""
+    import tensorflow as tf
+
+    def calls_tf(x, w, b, **settings):
+        return tf.nn.conv2d(x[None], w, 1, "VALID")[0] + b
+
+    def helper(x, w, b):
+        return checks.conv2d_oracle(x, w, b)
+
+    def hides_it(x, w, b, **settings):
+        return helper(x, w, b)
+
+    with pytest.raises(AssertionError, match=r"calls_tf uses 'tf' from tensorflow: this part is NumPy only"):
+        checks.check_numpy_only(calls_tf)
+    with pytest.raises(AssertionError, match=r"hides_it uses 'checks' from cnnkit.checks"):
+        checks.check_numpy_only(hides_it)
+
+
+def test_numpy_only_passes_the_solution(capsys):
+    """Do the solution's functions pass the NumPy-only audit?"""
+    checks.check_numpy_only(LAB1.conv2d_naive, LAB1.conv2d_fast, LAB1.max_pool2d, LAB1.conv2d_backward)
+    assert capsys.readouterr().out.endswith("NumPy only.\n")
+
+
+def test_speed_of_a_wrong_answer_earns_nothing():
+    """Does the speed check refuse a fast version that returns the wrong result, before timing?"""
+    args = (np.ones((24, 24, 1)), np.ones((3, 3, 1, 1)), np.zeros(1))
+    expected = checks.conv2d_oracle(*args)
+    with pytest.raises(AssertionError, match="the speed test only counts a correct result"):
+        checks.check_speedup(LAB1.conv2d_naive, lambda x, w, b: np.zeros((22, 22, 1)), args,
+                             expected=expected)
+
+
+def test_full_padding_that_ignores_dilation_is_caught():
+    """Is a 'full' that pads f - 1 instead of dilation * (f - 1) caught, with the 'full' hint?"""
+    def full_without_dilation(x, w, b, stride=1, padding="valid", dilation=1):
+        if padding == "full":
+            padding = w.shape[0] - 1
+        return LAB1.conv2d_fast(x, w, b, stride=stride, padding=padding, dilation=dilation)
+
+    with pytest.raises(AssertionError, match="'full' pads dilation \\* \\(f - 1\\)"):
+        checks.check_conv2d(full_without_dilation)
+
+
+def test_stride_with_dilation_is_checked_against_the_zero_inserted_kernel():
+    """Does the oracle handle stride 2 with dilation 2 (which tf.nn.conv2d refuses) like the solution?"""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.normal(size=(9, 9, 2)), rng.normal(size=(3, 3, 2, 3)), rng.normal(size=3)
+    np.testing.assert_allclose(checks.conv2d_oracle(x, w, b, stride=2, padding=2, dilation=2),
+                               LAB1.conv2d_naive(x, w, b, stride=2, padding=2, dilation=2))
