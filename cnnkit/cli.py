@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command line: ``cnnkit doctor`` and ``cnnkit data status|fetch|import``."""
+"""The ``cnnkit`` command line: ``doctor``, ``data status|fetch|import``, ``course ...``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,91 @@ def _data_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import build_labs
+
+    build_labs(Path(args.course), args.lab or None)
+    print("labs/ regenerated and audited: no solutions, hidden tests or outputs.")
+    return 0
+
+
+def _course_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import audit_release, check_in_sync
+
+    root = Path(args.course)
+    problems = audit_release(root) + [f"labs/{lab} is out of date: run `cnnkit course build`"
+                                      for lab in check_in_sync(root)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print("labs/ is in sync with solutions/ and leaks nothing." if not problems else
+          f"{len(problems)} problem(s).")
+    return 1 if problems else 0
+
+
+def _course_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import grade_lab, summary_table
+    from cnnkit.course.grading import GradeLimits
+
+    limits = GradeLimits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                         memory_gb=args.memory_gb, sandbox=not args.no_sandbox)
+    try:
+        results = grade_lab(Path(args.course), args.lab, args.student or None, jobs=args.jobs,
+                            limits=limits, db_url=args.db)
+    except Exception as error:  # noqa: BLE001 - the grader itself broke: exit 2, not 1
+        print(f"cnnkit course grade: the grader failed ({type(error).__name__}: {error}); no "
+              "student was penalised for it.", file=sys.stderr)
+        return 2
+    print(summary_table(results))
+    with_problems = sum(1 for result in results if result.problems)
+    print(f"\n{len(results)} graded, {with_problems} with problems.")
+    return 1 if with_problems else 0
+
+
+def _course_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import export_grades
+
+    db_url = args.db or f"sqlite:///{Path(args.course).resolve() / 'gradebook.db'}"
+    rows = export_grades(db_url, Path(args.output))
+    print(f"wrote {rows} rows to {args.output}")
+    return 0
+
+
+def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
+    course = commands.add_parser("course", help="instructors: build, check, grade, export")
+    course.add_argument("--course", default=".", help="the course folder (default: here)")
+    course.add_argument("--db", default=None,
+                        help="gradebook URL (default: sqlite:///COURSE/gradebook.db; PostgreSQL works)")
+    actions = course.add_subparsers(dest="course_command", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="regenerate labs/ from solutions/ and audit it")
+    build.add_argument("lab", nargs="*", help="labs to build (default: all)")
+    build.set_defaults(handler=_course_build)
+    check = actions.add_parser("check", help="labs/ in sync with solutions/, and leaking nothing")
+    check.set_defaults(handler=_course_check)
+    grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
+    grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--jobs", type=int, default=1, help="parallel grading workers (default 1)")
+    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+    grade.add_argument("--notebook-timeout", type=int, default=600,
+                       help="seconds per student before grading is stopped (default 600)")
+    grade.add_argument("--memory-gb", type=float, default=4.0,
+                       help="address-space limit of each grading kernel in GiB (default 4)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run student code without namespaces and as the grader's user")
+    grade.set_defaults(handler=_course_grade)
+    export = actions.add_parser("export", help="write every grade to a CSV file")
+    export.add_argument("output", help="the CSV file to write, e.g. grades.csv")
+    export.set_defaults(handler=_course_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``cnnkit`` command."""
     from cnnkit.data import DATASETS
@@ -76,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check versions, backend, GPU, data and profile")
     doctor.set_defaults(handler=lambda args: __import__("cnnkit.env").env.doctor())
 
+    _add_course_commands(commands)
     data = commands.add_parser("data", help="the data cache: status, fetch, import")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     status = data_commands.add_parser("status", help="where each data set was found")

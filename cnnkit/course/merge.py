@@ -1,0 +1,74 @@
+"""Copy one student's autograde results from a worker's gradebook into the course gradebook."""
+
+from __future__ import annotations
+
+import warnings
+
+from nbgrader.api import Gradebook
+
+# nbgrader's own add_submission triggers SQLAlchemy autoflush warnings; they are harmless here.
+warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
+def ensure_assignment(course: Gradebook, template: Gradebook, lab: str) -> None:
+    """Give the course gradebook the lab's notebooks and cells, as the template has them."""
+    course.update_or_create_assignment(lab)
+    for notebook in template.find_assignment(lab).notebooks:
+        course.update_or_create_notebook(notebook.name, lab)
+        for cell in notebook.grade_cells:
+            course.update_or_create_grade_cell(cell.name, notebook.name, lab,
+                                               max_score=cell.max_score, cell_type=cell.cell_type)
+        for cell in notebook.solution_cells:
+            course.update_or_create_solution_cell(cell.name, notebook.name, lab)
+        for cell in notebook.task_cells:
+            course.update_or_create_task_cell(cell.name, notebook.name, lab,
+                                              max_score=cell.max_score, cell_type=cell.cell_type)
+        for cell in notebook.source_cells:
+            course.update_or_create_source_cell(cell.name, notebook.name, lab, source=cell.source,
+                                                cell_type=cell.cell_type, locked=cell.locked,
+                                                checksum=cell.checksum)
+
+
+def merge_submission(course_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
+    """Replace ``student``'s submission of ``lab`` in the course gradebook with the worker's.
+
+    Returns:
+        The merged (score, max_score).
+    """
+    with Gradebook(f"sqlite:///{worker_db}") as worker, Gradebook(course_url) as course:
+        ensure_assignment(course, worker, lab)
+        course.update_or_create_student(student)
+        graded = worker.find_submission(lab, student)
+        submission = course.update_or_create_submission(lab, student, timestamp=graded.timestamp)
+        for worker_notebook in graded.notebooks:
+            for grade in worker_notebook.grades:
+                target = course.find_grade(grade.name, worker_notebook.name, lab, student)
+                target.auto_score = grade.auto_score
+                target.manual_score = grade.manual_score
+                target.extra_credit = grade.extra_credit
+                target.needs_manual_grade = grade.needs_manual_grade
+            for comment in worker_notebook.comments:
+                target = course.find_comment(comment.name, worker_notebook.name, lab, student)
+                target.auto_comment = comment.auto_comment
+                target.manual_comment = comment.manual_comment
+            course.find_submission_notebook(worker_notebook.name, lab, student).flagged = \
+                worker_notebook.flagged
+        course.db.commit()
+        return float(submission.score), float(submission.max_score)
+
+
+def record_empty_submission(course_url: str, template_db, lab: str, student: str) -> float:
+    """Give a student whose submission could not be graded a row with zero points.
+
+    nbgrader leaves such a student without any row; the kit keeps the gradebook complete.
+    Returns the lab's maximum score.
+    """
+    with Gradebook(f"sqlite:///{template_db}") as template, Gradebook(course_url) as course:
+        ensure_assignment(course, template, lab)
+        course.update_or_create_student(student)
+        existing = [s for s in course.find_student(student).submissions if s.assignment.name == lab]
+        if existing:
+            course.remove_submission(lab, student)
+        submission = course.add_submission(lab, student)
+        course.db.commit()
+        return float(submission.max_score)

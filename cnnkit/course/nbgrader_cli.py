@@ -1,0 +1,46 @@
+"""Run the nbgrader command line from Python, with the environment it needs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for nbgrader: this Python's bin/ first on PATH (nbgrader runs `alembic`)."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.update(extra or {})
+    return env
+
+
+def run_nbgrader(course: Path, *args: str, timeout: float | None = None,
+                 extra_env: dict[str, str] | None = None, preexec=None,  # noqa: ANN001
+                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` in ``course``; kill its whole process group on timeout.
+
+    ``prefix`` is a command that wraps nbgrader (e.g. one that unshares the network);
+    ``preexec`` runs in the child before it starts (e.g. to set resource limits).
+
+    Raises:
+        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (everything it started is
+            killed, the kernel included).
+    """
+    def start_session() -> None:
+        os.setsid()
+        if preexec is not None:
+            preexec()
+
+    process = subprocess.Popen([*prefix, sys.executable, "-m", "nbgrader", *args], cwd=course,
+                               env=nbgrader_env(extra_env), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, preexec_fn=start_session)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise subprocess.TimeoutExpired(process.args, timeout, output=output) from None
+    return subprocess.CompletedProcess(process.args, process.returncode, output, "")

@@ -1,0 +1,64 @@
+"""Release the labs: regenerate labs/ from solutions/ and refuse a release that leaks answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from cnnkit.course.nbgrader_cli import run_nbgrader
+
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def lab_names(root: Path) -> list[str]:
+    """The labs of a course: the folders of ``root/solutions`` that hold a notebook."""
+    return sorted(folder.name for folder in (root / "solutions").iterdir()
+                  if folder.is_dir() and any(folder.glob("*.ipynb")))
+
+
+def build_labs(root: Path, labs: list[str] | None = None) -> None:
+    """Regenerate ``labs/LAB`` from ``solutions/LAB`` with nbgrader, then audit the result.
+
+    Raises:
+        RuntimeError: nbgrader failed, or the release leaks solutions, hidden tests or outputs.
+    """
+    for lab in labs or lab_names(root):
+        result = run_nbgrader(root, "generate_assignment", lab, "--force", "--no-db")
+        if result.returncode:
+            raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{result.stdout}")
+    problems = audit_release(root)
+    if problems:
+        raise RuntimeError("The release is not safe to publish:\n  " + "\n  ".join(problems))
+
+
+def audit_release(root: Path) -> list[str]:
+    """Return the problems of ``labs/``: solution code, hidden tests or outputs in a notebook."""
+    problems = []
+    for notebook in sorted((root / "labs").glob("*/*.ipynb")):
+        text = notebook.read_text()
+        problems += [f"{notebook}: contains '{marker}'" for marker in LEAK_MARKERS if marker in text]
+        with_outputs = sum(1 for cell in json.loads(text)["cells"] if cell.get("outputs"))
+        if with_outputs:
+            problems.append(f"{notebook}: {with_outputs} cell(s) have outputs")
+    return problems
+
+
+def check_in_sync(root: Path) -> list[str]:
+    """Return the labs whose committed release differs from what nbgrader generates now."""
+    stale = []
+    with tempfile.TemporaryDirectory() as scratch:
+        course = Path(scratch)
+        shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
+        for lab in lab_names(root):
+            shutil.copytree(root / "solutions" / lab, course / "solutions" / lab)
+            result = run_nbgrader(course, "generate_assignment", lab, "--no-db")
+            if result.returncode:
+                raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{result.stdout}")
+            for generated in (course / "labs" / lab).glob("*.ipynb"):
+                committed = root / "labs" / lab / generated.name
+                if not committed.is_file() or committed.read_text() != generated.read_text():
+                    stale.append(lab)
+                    break
+    return stale

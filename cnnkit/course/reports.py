@@ -1,0 +1,43 @@
+"""What grading tells people: a summary table, and a CSV of every grade."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from cnnkit.course.grading import GradeResult
+
+
+def summary_table(results: list[GradeResult]) -> str:
+    """Format one line per student: score, maximum, failed graded cells, seconds and problems."""
+    lines = [f"{'student':<16} {'score':>7} {'max':>6} {'failed':>6} {'time':>6}  problems",
+             f"{'-' * 16} {'-' * 7} {'-' * 6} {'-' * 6} {'-' * 6}  {'-' * 8}"]
+    for result in results:
+        problems = "; ".join(result.problems) or "-"
+        lines.append(f"{result.student:<16} {result.score:>7.2f} {result.max_score:>6.1f} "
+                     f"{result.failed_cells:>6} {result.seconds:>5.0f}s  {problems}")
+    return "\n".join(lines)
+
+
+def export_grades(db_url: str, path: Path) -> int:
+    """Write every student's score in every lab to a CSV file; return the number of rows.
+
+    Columns: student, lab, score, max_score. A student with no submission gets a 0 row.
+    """
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(db_url) as gradebook:
+        for assignment in gradebook.assignments:
+            for student in gradebook.students:
+                try:
+                    submission = gradebook.find_submission(assignment.name, student.id)
+                    score = submission.score
+                except Exception:  # noqa: BLE001 - nbgrader's MissingEntry: no submission
+                    score = 0.0
+                rows.append((student.id, assignment.name, f"{score:g}", f"{assignment.max_score:g}"))
+    with open(path, "w", newline="") as output:
+        writer = csv.writer(output)
+        writer.writerow(["student", "lab", "score", "max_score"])
+        writer.writerows(sorted(rows))
+    return len(rows)
