@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from cnnkit.course.merge import merge_submission, record_empty_submission
-from cnnkit.course.nbgrader_cli import run_nbgrader
+from cnnkit.course.nbgrader_cli import put_tools_on_path, run_nbgrader
 
 # TensorFlow and Keras lines that must not turn a passing test cell into a failing one.
 IGNORE_STDERR = (r"(?s).*(absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|"
@@ -103,7 +104,9 @@ def sandbox_prefix(root: Path, workspace: Path, hide: list[Path]) -> tuple[str, 
     steps = ["ip link set lo up", "mount --make-rprivate /"]
     steps += [f"mount -t tmpfs -o size=1m,mode=000 cnnkit-hidden {shlex.quote(str(folder))}"
               for folder in folders]
-    steps += [f"mount --bind /dev/null {shlex.quote(str(file))}" for file in files]
+    # Files are covered by an empty, mode-000 file: neither readable nor writable without caps.
+    cover = workspace.parent / "cover"
+    steps += [f"mount --bind {shlex.quote(str(cover))} {shlex.quote(str(file))}" for file in files]
     steps.append(f"mount --bind {quoted} {quoted}")
     steps.append("for target in $(findmnt -rn -o TARGET | grep -v -E '^/(proc|sys|dev)(/|$)'); do "
                  f"[ \"$target\" = {quoted} ] || mount -o remount,bind,ro \"$target\" 2>/dev/null; "
@@ -211,7 +214,32 @@ def _inspect_autograded(autograded: Path) -> tuple[int, list[str]]:
                 problems.append(f"cell {grade_id or '(ungraded)'} ran past the time limit")
             elif "DeadKernelError" in text or "Kernel died" in text:
                 problems.append(f"the kernel died in cell {grade_id or '(ungraded)'}")
+            elif "MemoryError" in text:
+                problems.append(f"cell {grade_id or '(ungraded)'} ran out of memory")
     return failed, problems
+
+
+# Assignments to, or setattr on, the code that graded cells rely on; reads of grading files.
+_TAMPERING = re.compile(
+    r"^.*(?:\b(?:checks|cnnkit|testing|builtins|assert_\w+)\b[\w.]*\.\w+\s*=(?!=)"
+    r"|setattr\(\s*(?:checks|cnnkit|np|numpy|builtins)\b|sys\.modules\["
+    r"|gradebook|sqlite3|solutions/|autograded/|submitted/).*$", re.MULTILINE)
+
+
+def detect_tampering(notebook_path: Path) -> list[str]:
+    """Return lines of the student's own cells that look like tampering (a reported suspicion).
+
+    Graded cells restored by nbgrader still run, but a student cell that replaces, say,
+    ``checks.check_conv2d`` or ``numpy.testing.assert_allclose`` could make them pass, and one
+    that opens the gradebook could read the lab's test sources; such lines are listed in the
+    grading report for a human to look at.
+    """
+    found = []
+    for cell in nbformat.read(notebook_path, as_version=4).cells:
+        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+            continue
+        found += [match.group(0).strip() for match in _TAMPERING.finditer(cell.source)]
+    return found
 
 
 def grade_student(root: Path, lab: str, student: str, template_db: Path, notebooks: list[str],
@@ -229,16 +257,20 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
         gradebook.update_or_create_student(student)
     result.problems += stage_submission(root / "submitted" / student / lab,
                                         workspace / "submitted" / student / lab, notebooks)
-    if not any((workspace / "submitted" / student / lab).glob("*.ipynb")):
+    staged = sorted((workspace / "submitted" / student / lab).glob("*.ipynb"))
+    if not staged:
         result.seconds = time.perf_counter() - start
         return result, None
+    for notebook in staged:
+        result.problems += [f"touches checking code or grading files, please review: {line[:120]}"
+                            for line in detect_tampering(notebook)]
     args = ["autograde", lab, "--student", student, "--force", "--log-level=ERROR"]
     prefix: tuple[str, ...] = ()
     (workspace / "tmp").mkdir()
     home = {"HOME": str(workspace), "TMPDIR": str(workspace / "tmp"),
             "MPLCONFIGDIR": str(workspace / ".matplotlib")}
     if limits.sandbox and sandbox_available():
-        siblings = [path for path in scratch.iterdir() if path != workspace]
+        siblings = [path for path in scratch.iterdir() if path.is_dir() and path != workspace]
         prefix = sandbox_prefix(root, workspace, siblings)
     elif limits.sandbox:
         result.problems.append(SANDBOX_NOTE)
@@ -281,6 +313,7 @@ def grade_lab(root: Path, lab: str, students: list[str] | None = None, jobs: int
     """
     from nbgrader.api import Gradebook
 
+    put_tools_on_path()
     root = Path(root).resolve()
     limits = limits or GradeLimits()
     db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
@@ -294,6 +327,7 @@ def grade_lab(root: Path, lab: str, students: list[str] | None = None, jobs: int
         template_db, notebooks = make_template(root, lab, scratch)
         for student in students:  # all now, so that each sandbox can hide the others
             (scratch / f"student-{student}").mkdir()
+        (scratch / "cover").touch(mode=0o000)
         with Gradebook(db_url) as gradebook:
             gradebook.update_or_create_assignment(lab)
 

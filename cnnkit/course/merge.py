@@ -6,9 +6,6 @@ import warnings
 
 from nbgrader.api import Gradebook
 
-# nbgrader's own add_submission triggers SQLAlchemy autoflush warnings; they are harmless here.
-warnings.filterwarnings("ignore", message=".*not in session.*")
-
 
 def ensure_assignment(course: Gradebook, template: Gradebook, lab: str) -> None:
     """Give the course gradebook the lab's notebooks and cells, as the template has them."""
@@ -35,6 +32,12 @@ def merge_submission(course_url: str, worker_db, lab: str, student: str) -> tupl
     Returns:
         The merged (score, max_score).
     """
+    with warnings.catch_warnings():  # nbgrader's autoflush warnings are harmless here
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        return _merge(course_url, worker_db, lab, student)
+
+
+def _merge(course_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
     with Gradebook(f"sqlite:///{worker_db}") as worker, Gradebook(course_url) as course:
         ensure_assignment(course, worker, lab)
         course.update_or_create_student(student)
@@ -63,6 +66,12 @@ def record_empty_submission(course_url: str, template_db, lab: str, student: str
     nbgrader leaves such a student without any row; the kit keeps the gradebook complete.
     Returns the lab's maximum score.
     """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        return _empty(course_url, template_db, lab, student)
+
+
+def _empty(course_url: str, template_db, lab: str, student: str) -> float:
     with Gradebook(f"sqlite:///{template_db}") as template, Gradebook(course_url) as course:
         ensure_assignment(course, template, lab)
         course.update_or_create_student(student)

@@ -17,6 +17,13 @@ def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def put_tools_on_path() -> None:
+    """Put this Python's bin/ first on PATH, for nbgrader's in-process Gradebook (alembic)."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def run_nbgrader(course: Path, *args: str, timeout: float | None = None,
                  extra_env: dict[str, str] | None = None, preexec=None,  # noqa: ANN001
                  prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

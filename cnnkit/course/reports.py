@@ -26,6 +26,9 @@ def export_grades(db_url: str, path: Path) -> int:
     """
     from nbgrader.api import Gradebook
 
+    from cnnkit.course.nbgrader_cli import put_tools_on_path
+
+    put_tools_on_path()
     rows = []
     with Gradebook(db_url) as gradebook:
         for assignment in gradebook.assignments:
