@@ -81,14 +81,16 @@ def _course_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnkit.course import audit_release, check_in_sync
+    from cnnkit.course.release import execute_solutions
 
     root = Path(args.course)
     problems = audit_release(root) + [f"labs/{lab} is out of date: run `cnnkit course build`"
                                       for lab in check_in_sync(root)]
+    problems += execute_solutions(root)
     for problem in problems:
         print(problem, file=sys.stderr)
-    print("labs/ is in sync with solutions/ and leaks nothing." if not problems else
-          f"{len(problems)} problem(s).")
+    print("labs/ is in sync with solutions/, leaks nothing, and every solution runs (smoke)."
+          if not problems else f"{len(problems)} problem(s).")
     return 1 if problems else 0
 
 
@@ -113,6 +115,28 @@ def _course_grade(args: argparse.Namespace) -> int:
     return 1 if with_problems else 0
 
 
+def _course_collect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import collect
+
+    report = collect(Path(args.course), args.lab, Path(args.source), args.pattern)
+    print(report.text())
+    return 1 if report.unmatched else 0
+
+
+def _course_feedback(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnkit.course import generate_feedback
+
+    files = generate_feedback(Path(args.course), args.lab, args.student)
+    for file in files:
+        print(file)
+    print(f"{len(files)} feedback file(s) in feedback/")
+    return 0
+
+
 def _course_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -125,7 +149,10 @@ def _course_export(args: argparse.Namespace) -> int:
 
 
 def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
-    course = commands.add_parser("course", help="instructors: build, check, grade, export")
+    from cnnkit.course.collect import DEFAULT_PATTERN
+
+    course = commands.add_parser(
+        "course", help="instructors: build, check, collect, grade, feedback, export")
     course.add_argument("--course", default=".", help="the course folder (default: here)")
     course.add_argument("--db", default=None,
                         help="gradebook URL (default: sqlite:///COURSE/gradebook.db; PostgreSQL works)")
@@ -133,7 +160,8 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     build = actions.add_parser("build", help="regenerate labs/ from solutions/ and audit it")
     build.add_argument("lab", nargs="*", help="labs to build (default: all)")
     build.set_defaults(handler=_course_build)
-    check = actions.add_parser("check", help="labs/ in sync with solutions/, and leaking nothing")
+    check = actions.add_parser(
+        "check", help="labs/ in sync and leaking nothing; every solution runs in the smoke profile")
     check.set_defaults(handler=_course_check)
     grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
     grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
@@ -147,6 +175,17 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run student code without namespaces and as the grader's user")
     grade.set_defaults(handler=_course_grade)
+    collect = actions.add_parser("collect", help="copy submissions into submitted/STUDENT/LAB/")
+    collect.add_argument("lab", help="the lab, e.g. lab1-convolution")
+    collect.add_argument("source", help="a folder with one sub-folder per student, or an LMS .zip")
+    collect.add_argument("--pattern", default=DEFAULT_PATTERN,
+                         help="regex with groups 'student' and 'file' for flat file names "
+                              "(default: STUDENT_[late_][NUMBERS_]FILE, as LMS exports name them)")
+    collect.set_defaults(handler=_course_collect)
+    feedback = actions.add_parser("feedback", help="HTML feedback per graded student")
+    feedback.add_argument("lab", help="the lab, e.g. lab1-convolution")
+    feedback.add_argument("--student", action="append", help="only this student (repeatable)")
+    feedback.set_defaults(handler=_course_feedback)
     export = actions.add_parser("export", help="write every grade to a CSV file")
     export.add_argument("output", help="the CSV file to write, e.g. grades.csv")
     export.set_defaults(handler=_course_export)

@@ -263,3 +263,14 @@ def test_cli_exit_status_tells_student_problems_from_a_broken_grader(tmp_path):
     assert "garbage" in student_problem.stdout and "1 with problems" in student_problem.stdout
     broken = subprocess.run(command[:-1] + ["no-such-lab"], capture_output=True, text=True, timeout=300)
     assert broken.returncode == 2 and "the grader failed" in broken.stderr
+
+
+@pytest.mark.slow
+def test_feedback_is_html_per_graded_student(graded):
+    """Does feedback write an HTML page per graded student, with the score?"""
+    from cnnkit.course import generate_feedback
+
+    course, _, _, _ = graded
+    files = generate_feedback(course, LAB, ["good", "blank"])
+    assert [f.parent.parent.name for f in files] == ["blank", "good"]
+    assert "18.0" in files[1].read_text() and "/ 18.0" in files[0].read_text()

@@ -62,3 +62,35 @@ def check_in_sync(root: Path) -> list[str]:
                     stale.append(lab)
                     break
     return stale
+
+
+def execute_solutions(root: Path, timeout: int = 300) -> list[str]:
+    """Run every solution notebook top to bottom in the ``smoke`` profile; return the failures.
+
+    Nothing is written: the executed copies are discarded.
+    """
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    failures = []
+    previous = os.environ.get("CNNKIT_PROFILE")
+    os.environ["CNNKIT_PROFILE"] = "smoke"  # the kernel inherits it
+    try:
+        for lab in lab_names(root):
+            for path in sorted((root / "solutions" / lab).glob("*.ipynb")):
+                notebook = nbformat.read(path, as_version=4)
+                client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                        resources={"metadata": {"path": str(path.parent)}})
+                try:
+                    client.execute()
+                except CellExecutionError as error:
+                    failures.append(f"{path}: {str(error).strip().splitlines()[-1][:300]}")
+    finally:
+        if previous is None:
+            os.environ.pop("CNNKIT_PROFILE", None)
+        else:
+            os.environ["CNNKIT_PROFILE"] = previous
+    return failures

@@ -1,0 +1,106 @@
+"""Collect submissions into nbgrader's layout: from a folder per student, or from an LMS zip."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+# Typical LMS export names: "alice_1234_5678_lab1-convolution.ipynb", "bob_LATE_12_34_x.ipynb".
+DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.\-]+)_(?:late_)?(?:\d+_)*(?P<file>[^/]+)$"
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9._\-]+$")
+
+
+@dataclass
+class CollectReport:
+    """What `collect` did: files placed per student, and files it could not match."""
+
+    collected: dict[str, list[str]] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """A readable report for the instructor."""
+        lines = [f"collected {sum(map(len, self.collected.values()))} file(s) for "
+                 f"{len(self.collected)} student(s)"]
+        lines += [f"  {student}: {', '.join(files)}" for student, files in sorted(self.collected.items())]
+        if self.unmatched:
+            lines.append(f"could not match {len(self.unmatched)} file(s) to a student "
+                         "(rename them STUDENT_FILE, or pass --pattern):")
+            lines += [f"  {name}" for name in self.unmatched]
+        return "\n".join(lines)
+
+
+def _place(root: Path, lab: str, student: str, name: str, content: bytes, when: datetime,
+           report: CollectReport) -> None:
+    if not _STUDENT_ID.match(student):
+        report.unmatched.append(f"{name} (student id {student!r} has unusual characters)")
+        return
+    target = root / "submitted" / student / lab
+    target.mkdir(parents=True, exist_ok=True)
+    (target / PurePosixPath(name).name).write_bytes(content)
+    (target / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+    report.collected.setdefault(student, []).append(PurePosixPath(name).name)
+
+
+def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) -> CollectReport:
+    """Copy submissions into ``root/submitted/STUDENT/LAB/``.
+
+    Args:
+        root: the course folder.
+        lab: the lab, e.g. "lab1-convolution".
+        source: a folder holding one sub-folder per student (named by the student id), and/or
+            files named by ``pattern``; or a .zip exported by an LMS, named by ``pattern``.
+        pattern: a regular expression with groups ``student`` and ``file`` for flat file names.
+
+    Returns:
+        A `CollectReport`; unmatched files are listed, never guessed.
+    """
+    root, source, report = Path(root), Path(source), CollectReport()
+    matcher = re.compile(pattern, re.IGNORECASE)
+    if source.is_file() and zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as bundle:
+            for info in bundle.infolist():
+                name = PurePosixPath(info.filename).name
+                if info.is_dir() or name.startswith("."):
+                    continue
+                match = matcher.match(name)
+                if match is None:
+                    report.unmatched.append(info.filename)
+                    continue
+                when = datetime(*info.date_time, tzinfo=timezone.utc)
+                _place(root, lab, match["student"], match["file"], bundle.read(info), when, report)
+        return report
+    if not source.is_dir():
+        raise ValueError(f"{source} is neither a folder nor a .zip file. Expected a folder with a "
+                         "sub-folder per student, or the zip an LMS exports.")
+    for entry in sorted(source.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            for file in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):
+                when = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
+                _place(root, lab, entry.name, file.name, file.read_bytes(), when, report)
+        elif (match := matcher.match(entry.name)) is not None:
+            when = datetime.fromtimestamp(entry.stat().st_mtime, tz=timezone.utc)
+            _place(root, lab, match["student"], match["file"], entry.read_bytes(), when, report)
+        else:
+            report.unmatched.append(entry.name)
+    return report
+
+
+def generate_feedback(root: Path, lab: str, students: list[str] | None = None) -> list[Path]:
+    """Write HTML feedback per graded student (nbgrader generate_feedback); return the files.
+
+    No student code runs: nbgrader renders the autograded notebooks.
+    """
+    from cnnkit.course.nbgrader_cli import run_nbgrader
+
+    for only in [[f"--student={student}"] for student in students or []] or [[]]:
+        # nbgrader takes one --student per run
+        result = run_nbgrader(Path(root), "generate_feedback", lab, "--force", "--log-level=ERROR",
+                              *only)
+        if result.returncode:
+            raise RuntimeError(f"nbgrader generate_feedback failed:\n{result.stdout}")
+    return sorted((Path(root) / "feedback").glob(f"*/{lab}/*.html"))
