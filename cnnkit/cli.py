@@ -98,10 +98,12 @@ def _course_grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnkit.course import grade_lab, summary_table
-    from cnnkit.course.grading import GradeLimits
+    from cnnkit.course.grading import SANDBOX_NOTE, GradeLimits, sandbox_available
 
     limits = GradeLimits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                          memory_gb=args.memory_gb, sandbox=not args.no_sandbox)
+    if limits.sandbox and not sandbox_available():
+        print(f"warning: {SANDBOX_NOTE}.", file=sys.stderr)
     try:
         results = grade_lab(Path(args.course), args.lab, args.student or None, jobs=args.jobs,
                             limits=limits, db_url=args.db)

@@ -272,8 +272,6 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
     if limits.sandbox and sandbox_available():
         siblings = [path for path in scratch.iterdir() if path.is_dir() and path != workspace]
         prefix = sandbox_prefix(root, workspace, siblings)
-    elif limits.sandbox:
-        result.problems.append(SANDBOX_NOTE)
     try:
         completed = run_nbgrader(workspace, *args, timeout=limits.notebook_timeout,
                                  preexec=_limit_memory(limits.memory_gb), prefix=prefix,
