@@ -279,3 +279,20 @@ def test_import_real_mnist_from_each_packing(real_mnist, empty_cache, tmp_path, 
     (x_train, y_train), (x_test, y_test) = load_mnist()
     assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
     assert list(y_train[:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_a_download_replaces_an_older_copy_stored_under_the_other_name(empty_cache, mirror,
+                                                                       monkeypatch):
+    """After fetching .gz files, is a stale raw copy (which the look-up prefers) gone?"""
+    served, base = mirror
+    spec, contents = _tiny_spec(base)
+    for name, content in contents.items():
+        (served / f"{name}.gz").write_bytes(gzip.compress(content))
+    stale = empty_cache / "tiny"
+    stale.mkdir()
+    (stale / IDX_NAMES[0]).write_bytes(b"stale")  # one raw file: the data set is incomplete
+    monkeypatch.delenv("CNNKIT_OFFLINE")
+    store.fetch(spec, progress=False)
+    assert not (stale / IDX_NAMES[0]).exists()
+    located = store.find(spec)
+    assert located.paths[IDX_NAMES[0]].name == f"{IDX_NAMES[0]}.gz"

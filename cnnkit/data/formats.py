@@ -32,9 +32,14 @@ _IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def is_gzip(raw: bytes) -> bool:
+    """Whether ``raw`` starts with gzip's magic bytes."""
+    return raw.startswith(_GZIP_MAGIC)
+
+
 def gunzip_if_needed(raw: bytes, source: str = "<bytes>") -> bytes:
     """Return ``raw`` gunzipped when it is a gzip stream (checked by its magic bytes)."""
-    if not raw.startswith(_GZIP_MAGIC):
+    if not is_gzip(raw):
         return raw
     try:
         return gzip.decompress(raw)

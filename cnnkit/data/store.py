@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
 from cnnkit.data.errors import ChecksumError, DataFormatError, DataNotFoundError
-from cnnkit.data.formats import gunzip_if_needed, parse_cifar_batch, sha256_of
+from cnnkit.data.formats import gunzip_if_needed, is_gzip, parse_cifar_batch, sha256_of
 from cnnkit.data.registry import DataFile, DataForm, DatasetSpec
 
 _CHUNK = 1 << 20
@@ -192,6 +192,16 @@ def atomic_output(destination: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def _drop_other_copies(destination: Path, file: DataFile) -> None:
+    """Remove copies of ``file`` stored under another name (raw vs .gz) beside ``destination``.
+
+    The look-up prefers the raw name, so a stale raw copy would otherwise hide a new .gz one.
+    """
+    for other in _candidates(destination.parent, file):
+        if other != destination and other.is_file():
+            other.unlink()
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -242,7 +252,7 @@ def _source_entries(source: Path) -> Iterator[Entry]:
 
 def _store_name(form: DataForm, file: DataFile, raw: bytes) -> str:
     """The name a file gets in the cache: canonical, plus .gz for gzipped IDX files."""
-    return f"{file.name}.gz" if form.kind == "idx" and raw.startswith(b"\x1f\x8b") else file.name
+    return f"{file.name}.gz" if form.kind == "idx" and is_gzip(raw) else file.name
 
 
 def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
@@ -291,9 +301,7 @@ def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
         destination = data_dir() / spec.name / _store_name(form, file, raw)
         with atomic_output(destination) as output:
             output.write(raw)
-        for other in _candidates(destination.parent, file):  # an older copy under another name
-            if other != destination and other.is_file():
-                other.unlink()
+        _drop_other_copies(destination, file)
         written.append(destination)
     return written
 
@@ -334,6 +342,7 @@ def download_file(url: str, destination: Path, file: DataFile, form_kind: str,
                 show(done)
             output.flush()
             check_content(Path(output.name).read_bytes(), file, form_kind, source=url)
+    _drop_other_copies(destination, file)
     return destination
 
 
