@@ -1,7 +1,8 @@
 """nbgrader configuration of the course: labs are written in solutions/ and released to labs/.
 
 Regenerate the student versions after editing a solution notebook:
-    ./kit labs            (runs: nbgrader generate_assignment LAB --force --no-db, for each lab)
+    ./kit labs            (= cnnkit course build: nbgrader generate_assignment per lab, then an
+                          audit that refuses solution code, hidden tests or outputs in labs/)
 """
 
 c = get_config()  # noqa: F821 - provided by nbgrader

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cnnkit.course import grade_lab  # noqa: E402
 from cnnkit.course.grading import GradeLimits, sandbox_available  # noqa: E402
+from labcode import make_course  # noqa: E402
 from test_course import NOTEBOOK, RELEASE, SOLUTION, _dump, edited  # noqa: E402
 
 LAB = "lab1-convolution"
@@ -51,9 +51,8 @@ def submissions() -> dict[str, bytes | None]:
     return result
 
 
-def make_course(folder: Path) -> Path:
-    shutil.copytree(ROOT / "solutions" / LAB, folder / "solutions" / LAB)
-    shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
+def make_submissions(folder: Path) -> Path:
+    make_course(folder, LAB)
     for student, content in submissions().items():
         target = folder / "submitted" / student / LAB
         target.mkdir(parents=True)
@@ -67,7 +66,7 @@ def main() -> None:
     runs = {}
     for jobs in (1, 2):
         with tempfile.TemporaryDirectory() as scratch:
-            course = make_course(Path(scratch))
+            course = make_submissions(Path(scratch))
             start = time.perf_counter()
             results = grade_lab(course, LAB, jobs=jobs, limits=limits)
             seconds = time.perf_counter() - start

@@ -23,3 +23,12 @@ def solution_namespace(lab: str, grade_ids: tuple[str, ...]) -> SimpleNamespace:
         if cell["cell_type"] == "code" and grade_id in grade_ids:
             exec(compile("".join(cell["source"]), f"{lab}:{grade_id}", "exec"), namespace)
     return SimpleNamespace(**namespace)
+
+
+def make_course(folder: Path, lab: str) -> Path:
+    """A course folder for nbgrader: the project's nbgrader_config.py and a copy of solutions/LAB."""
+    import shutil
+
+    shutil.copytree(ROOT / "solutions" / lab, folder / "solutions" / lab)
+    shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
+    return folder

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from cnnkit.course import audit_release, export_grades, grade_lab
 from cnnkit.course.grading import GradeLimits, sandbox_available
+from labcode import make_course
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
@@ -118,9 +118,7 @@ def graded(tmp_path_factory):
     from cnnkit.course.nbgrader_cli import put_tools_on_path
 
     put_tools_on_path()
-    course = tmp_path_factory.mktemp("course")
-    shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    course = make_course(tmp_path_factory.mktemp("course"), LAB)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_student("absent")  # enrolled, submitted nothing
     for student, files in submissions(course).items():
@@ -252,9 +250,7 @@ def test_export_writes_one_row_per_student(graded, tmp_path):
 @pytest.mark.slow
 def test_cli_exit_status_tells_student_problems_from_a_broken_grader(tmp_path):
     """Exit 1 when a submission had problems, 2 when the grader itself cannot run."""
-    course = tmp_path / "course"
-    shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    course = make_course(tmp_path / "course", LAB)
     (course / "submitted" / "garbage" / LAB).mkdir(parents=True)
     (course / "submitted" / "garbage" / LAB / NOTEBOOK).write_text("{")
     command = [sys.executable, "-m", "cnnkit", "course", "--course", str(course), "grade", LAB]
@@ -282,9 +278,7 @@ def test_grading_without_a_sandbox_warns_once(tmp_path, monkeypatch, capsys):
     from cnnkit.course import grading
 
     monkeypatch.setattr(grading, "sandbox_available", lambda: False)
-    course = tmp_path / "course"
-    shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    course = make_course(tmp_path / "course", LAB)
     for student in ("x", "y"):
         (course / "submitted" / student / LAB).mkdir(parents=True)
         (course / "submitted" / student / LAB / NOTEBOOK).write_text("{")

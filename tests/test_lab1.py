@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cnnkit.course import audit_release, check_in_sync
+from cnnkit.course.nbgrader_cli import run_nbgrader
+from labcode import make_course
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
@@ -17,22 +18,10 @@ NOTEBOOK = f"{LAB}.ipynb"
 MAX_POINTS = 18.0
 
 
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+def nbgrader(course: Path, *args: str) -> None:
     """Run the nbgrader CLI in ``course``; fail the test with its output if it fails."""
-    # nbgrader runs `alembic` by name to create the gradebook: the environment's bin/ must be on PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def make_course(tmp_path: Path) -> Path:
-    """A temporary course: the project's nbgrader_config.py and a copy of solutions/LAB."""
-    course = tmp_path / "course"
-    shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
-    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-    return course
+    result = run_nbgrader(course, *args, timeout=600)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}"
 
 
 def _cells(path: Path) -> list[dict]:
@@ -40,23 +29,19 @@ def _cells(path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_released_lab_is_what_nbgrader_generates_from_the_solution(tmp_path):
+def test_released_lab_is_what_nbgrader_generates_from_the_solution():
     """Is labs/ exactly nbgrader's output for solutions/? (Else: run ./kit labs and commit.)"""
-    course = make_course(tmp_path)
-    nbgrader(course, "generate_assignment", LAB, "--no-db")
-    generated = (course / "labs" / LAB / NOTEBOOK).read_text()
-    committed = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
-    assert generated == committed, "labs/ is out of date: run ./kit labs and commit the result"
+    assert check_in_sync(ROOT) == [], "labs/ is out of date: run ./kit labs and commit the result"
 
 
 def test_released_lab_holds_no_solution_hidden_test_or_output():
     """Does the student version hold no solution code, no hidden tests and no outputs?"""
+    assert audit_release(ROOT) == []
     text = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "check_conv2d_backward",
-                   "np.einsum", "sliding_window_view(padded"):
-        assert marker not in text, f"the released lab contains {marker!r}"
-    for notebook in (ROOT / "labs" / LAB / NOTEBOOK, ROOT / "solutions" / LAB / NOTEBOOK):
-        assert not any(cell.get("outputs") for cell in _cells(notebook)), f"{notebook} has outputs"
+    for solution_code in ("check_conv2d_backward", "np.einsum", "sliding_window_view(padded"):
+        assert solution_code not in text, f"the released lab contains {solution_code!r}"
+    solution = ROOT / "solutions" / LAB / NOTEBOOK
+    assert not any(cell.get("outputs") for cell in _cells(solution)), f"{solution} has outputs"
 
 
 def test_every_graded_cell_has_points_and_a_docstring():
@@ -73,7 +58,7 @@ def test_round_trip_solution_gets_full_marks_and_blank_release_gets_zero(tmp_pat
     """Through the real CLI: solution -> 18/18, unchanged release -> 0/18, both in the gradebook."""
     from nbgrader.api import Gradebook
 
-    course = make_course(tmp_path)
+    course = make_course(tmp_path / "course", LAB)
     nbgrader(course, "generate_assignment", LAB)
     for student in ("alice", "bob"):
         nbgrader(course, "db", "student", "add", student)
