@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cnnkit.data.errors import DataFormatError, DataNotFoundError
 
@@ -68,8 +69,6 @@ def _data_import(args: argparse.Namespace) -> int:
 
 
 def _course_build(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import build_labs
 
     build_labs(Path(args.course), args.lab or None)
@@ -78,8 +77,6 @@ def _course_build(args: argparse.Namespace) -> int:
 
 
 def _course_check(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import audit_release, check_in_sync
     from cnnkit.course.release import execute_solutions
 
@@ -95,8 +92,6 @@ def _course_check(args: argparse.Namespace) -> int:
 
 
 def _course_grade(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import grade_lab, summary_table
     from cnnkit.course.grading import SANDBOX_NOTE, GradeLimits, sandbox_available
 
@@ -118,8 +113,6 @@ def _course_grade(args: argparse.Namespace) -> int:
 
 
 def _course_collect(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import collect
 
     report = collect(Path(args.course), args.lab, Path(args.source), args.pattern)
@@ -128,8 +121,6 @@ def _course_collect(args: argparse.Namespace) -> int:
 
 
 def _course_feedback(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import generate_feedback
 
     files = generate_feedback(Path(args.course), args.lab, args.student)
@@ -140,8 +131,6 @@ def _course_feedback(args: argparse.Namespace) -> int:
 
 
 def _course_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cnnkit.course import export_grades
 
     db_url = args.db or f"sqlite:///{Path(args.course).resolve() / 'gradebook.db'}"

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 from nbgrader.api import Gradebook
+
+
+@contextlib.contextmanager
+def _without_autoflush_warnings() -> Iterator[None]:
+    """nbgrader's add_submission triggers harmless SQLAlchemy autoflush warnings; hide them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        yield
 
 
 def ensure_assignment(course: Gradebook, template: Gradebook, lab: str) -> None:
@@ -32,8 +42,7 @@ def merge_submission(course_url: str, worker_db, lab: str, student: str) -> tupl
     Returns:
         The merged (score, max_score).
     """
-    with warnings.catch_warnings():  # nbgrader's autoflush warnings are harmless here
-        warnings.filterwarnings("ignore", message=".*not in session.*")
+    with _without_autoflush_warnings():
         return _merge(course_url, worker_db, lab, student)
 
 
@@ -66,8 +75,7 @@ def record_empty_submission(course_url: str, template_db, lab: str, student: str
     nbgrader leaves such a student without any row; the kit keeps the gradebook complete.
     Returns the lab's maximum score.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not in session.*")
+    with _without_autoflush_warnings():
         return _empty(course_url, template_db, lab, student)
 
 
