@@ -12,6 +12,28 @@ from cnnkit.course.nbgrader_cli import run_nbgrader
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
+def apply_starter_code(release: Path) -> int:
+    """Put starter code where the source cell asks for it; return how many cells changed.
+
+    nbgrader replaces every solution with the same stub. An exercise such as "fix this broken
+    model" needs the broken code in the student's copy instead: the solution cell then carries it
+    in its metadata (``"cnnkit": {"starter": [lines]}``) and this step, run after
+    ``generate_assignment``, makes it the cell's source in the release.
+    """
+    import nbformat
+
+    notebook = nbformat.read(release, as_version=4)
+    changed = 0
+    for cell in notebook["cells"]:
+        starter = cell.get("metadata", {}).pop("cnnkit", {}).get("starter")
+        if starter is not None:
+            cell["source"] = "".join(starter)
+            changed += 1
+    if changed:
+        nbformat.write(notebook, release)
+    return changed
+
+
 def lab_names(root: Path) -> list[str]:
     """The labs of a course: the folders of ``root/solutions`` that hold a notebook."""
     return sorted(folder.name for folder in (root / "solutions").iterdir()
@@ -28,6 +50,8 @@ def build_labs(root: Path, labs: list[str] | None = None) -> None:
         result = run_nbgrader(root, "generate_assignment", lab, "--force", "--no-db")
         if result.returncode:
             raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{result.stdout}")
+        for release in (root / "labs" / lab).glob("*.ipynb"):
+            apply_starter_code(release)
     problems = audit_release(root)
     if problems:
         raise RuntimeError("The release is not safe to publish:\n  " + "\n  ".join(problems))
@@ -57,6 +81,7 @@ def check_in_sync(root: Path) -> list[str]:
             if result.returncode:
                 raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{result.stdout}")
             for generated in (course / "labs" / lab).glob("*.ipynb"):
+                apply_starter_code(generated)
                 committed = root / "labs" / lab / generated.name
                 if not committed.is_file() or committed.read_text() != generated.read_text():
                     stale.append(lab)

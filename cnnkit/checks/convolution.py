@@ -1,9 +1,7 @@
-"""Checks for graded cells: run a student's function against an independent oracle and explain.
+"""Checks of Lab 1 (convolution by hand): output size, padding, conv2d, pooling, speed, NumPy only.
 
-The oracles are other people's code (`tf.nn.conv2d`, `tf.nn.max_pool2d`, `tf.GradientTape`,
-`numpy.pad`, `keras.layers.Conv2D`), never an answer written here. Every check raises
-`AssertionError` naming the call, the expected and received values, and a hint; on success it
-prints one line and returns None (nbgrader would read a returned number as partial credit).
+The oracles are `tf.nn.conv2d`, `tf.nn.max_pool2d`, `tf.GradientTape`, `numpy.pad` and
+`keras.layers.Conv2D`.
 """
 
 from __future__ import annotations
@@ -15,44 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnkit.checks._common import assert_arrays_match, call_explained, describe, passed
+
+__all__ = [
+    "check_conv2d", "check_conv2d_backward", "check_conv2d_rejects_bad_arguments",
+    "check_conv_output_size", "check_conv_params", "check_numpy_only", "check_pad2d",
+    "check_pool2d", "check_raises_value_error", "check_speedup", "conv2d_cases", "conv2d_oracle",
+    "output_size_cases", "time_call",
+]
+
 PADDINGS = ("valid", "same", "full")
-
-
-def _passed(name: str, cases: int, oracle: str) -> None:
-    print(f"{name}: all {cases} cases agree with {oracle}.")
-
-
-def _describe(array: np.ndarray) -> str:
-    return f"{tuple(array.shape)}"
-
-
-def _call(function: Callable, call_text: str, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as error:  # noqa: BLE001 - a student's bug becomes an explained failure
-        raise AssertionError(f"{call_text} raised {type(error).__name__}: {error}") from None
-
-
-def assert_arrays_match(got, expected: np.ndarray, call_text: str, hint: str = "",
-                        atol: float = 1e-6, rtol: float = 1e-6) -> None:
-    """Assert ``got`` has the shape and values of ``expected``; explain the first difference."""
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{call_text}: expected an array of shape {_describe(expected)}, got "
-                             f"{type(got).__name__}.") from None
-    if got.shape != expected.shape:
-        raise AssertionError(f"{call_text}: expected shape {_describe(expected)}, got "
-                             f"{_describe(got)}.{' Hint: ' + hint if hint else ''}")
-    wrong = ~np.isclose(got, expected, atol=atol, rtol=rtol)
-    if wrong.any():
-        first = tuple(int(i) for i in np.argwhere(wrong)[0])
-        raise AssertionError(
-            f"{call_text}: {int(wrong.sum())} of {wrong.size} values differ; first at index "
-            f"{first}: expected {expected[first]:.6g}, got {got[first]:.6g}."
-            f"{' Hint: ' + hint if hint else ''}")
 
 
 # --- output size -------------------------------------------------------------------------------
@@ -105,7 +75,7 @@ def check_conv_output_size(conv_output_size: Callable, seed: int = 0, count: int
             check_raises_value_error(conv_output_size, call, n, f, padding=padding, stride=stride,
                                      dilation=dilation)
         else:
-            got = _call(conv_output_size, call, n, f, padding=padding, stride=stride,
+            got = call_explained(conv_output_size, call, n, f, padding=padding, stride=stride,
                         dilation=dilation)
             if got != expected:
                 hint = {"same": "'same' keeps ceil(n / stride) positions, whatever the kernel.",
@@ -114,7 +84,7 @@ def check_conv_output_size(conv_output_size: Callable, seed: int = 0, count: int
                              "dilation * (f - 1) + 1.")
                 raise AssertionError(f"{call}: expected {expected}, got {got}. Hint: {hint}")
         checked += 1
-    _passed("conv_output_size", checked, "TensorFlow's output shapes")
+    passed("conv_output_size", checked, "TensorFlow's output shapes")
 
 
 def check_raises_value_error(function: Callable, call_text: str, *args,
@@ -151,10 +121,10 @@ def check_pad2d(pad2d: Callable, seed: int = 0) -> None:
         top, bottom, left, right = (padding,) * 4 if isinstance(padding, int) else padding
         expected = np.pad(x, ((top, bottom), (left, right), (0, 0)))
         call = f"pad2d(x of shape {x.shape}, {padding!r})"
-        got = _call(pad2d, call, x.copy(), padding)
+        got = call_explained(pad2d, call, x.copy(), padding)
         assert_arrays_match(got, expected, call, hint="pad only the two spatial axes, with zeros; "
                             "the channel axis keeps its size.")
-    _passed("pad2d", len(cases), "numpy.pad")
+    passed("pad2d", len(cases), "numpy.pad")
 
 
 # --- convolution ----------------------------------------------------------------------------------
@@ -271,14 +241,14 @@ def check_conv2d(conv2d: Callable, seed: int = 0, count: int = 12, name: str = "
     for case in conv2d_cases(seed, count):
         expected = conv2d_oracle(case.x, case.w, case.b, case.stride, case.padding, case.dilation)
         call = case.text(name)
-        got = _call(conv2d, call, case.x.copy(), case.w.copy(), case.b.copy(), stride=case.stride,
+        got = call_explained(conv2d, call, case.x.copy(), case.w.copy(), case.b.copy(), stride=case.stride,
                     padding=case.padding, dilation=case.dilation)
         try:
             assert_arrays_match(got, expected, call, atol=1e-5, rtol=1e-5)
         except AssertionError as error:
             raise AssertionError(f"{error} Hint: {_conv_hint(got, case, expected)}") from None
         checked += 1
-    _passed(name, checked, "tf.nn.conv2d")
+    passed(name, checked, "tf.nn.conv2d")
 
 
 def check_conv2d_rejects_bad_arguments(conv2d: Callable, name: str = "conv2d") -> None:
@@ -322,11 +292,11 @@ def check_pool2d(pool2d: Callable, mode: str = "max", seed: int = 0) -> None:
         expected = oracle(tf.constant(x[np.newaxis]), ksize=size, strides=stride,
                           padding="VALID").numpy()[0]
         call = f"{name}(x {shape}, size={size}, stride={stride})"
-        got = _call(pool2d, call, x.copy(), size=size, stride=stride)
+        got = call_explained(pool2d, call, x.copy(), size=size, stride=stride)
         assert_arrays_match(got, expected, call, hint=f"each output is the {mode} of a size x size "
                             "window, per channel; windows start every stride pixels and must fit "
                             "entirely (floor).")
-    _passed(name, len(cases), f"tf.nn.{name}")
+    passed(name, len(cases), f"tf.nn.{name}")
 
 
 # --- parameters --------------------------------------------------------------------------------
@@ -340,12 +310,12 @@ def check_conv_params(conv_params: Callable) -> None:
         layer = keras.layers.Conv2D(k, f)
         layer.build((None, 32, 32, c_in))
         expected = layer.count_params()
-        got = _call(conv_params, f"conv_params({f}, {c_in}, {k})", f, c_in, k)
+        got = call_explained(conv_params, f"conv_params({f}, {c_in}, {k})", f, c_in, k)
         if got != expected:
             raise AssertionError(
                 f"conv_params({f}, {c_in}, {k}): expected {expected:,}, got {got!r}. Hint: "
                 "(f * f * c_in) weights per filter, k filters, plus one bias per filter.")
-    _passed("conv_params", len(cases), "keras.layers.Conv2D.count_params()")
+    passed("conv_params", len(cases), "keras.layers.Conv2D.count_params()")
 
 
 # --- backward pass ---------------------------------------------------------------------------------
@@ -372,7 +342,7 @@ def check_conv2d_backward(conv2d_backward: Callable, seed: int = 0) -> None:
         expected = tape.gradient(loss, [x_t, w_t, b_t])
         call = (f"conv2d_backward(x {x.shape}, w {w.shape}, b {b.shape}, grad_out {grad_out.shape}, "
                 f"stride={stride}, padding={padding!r})")
-        got = _call(conv2d_backward, call, x.copy(), w.copy(), b.copy(), grad_out.copy(),
+        got = call_explained(conv2d_backward, call, x.copy(), w.copy(), b.copy(), grad_out.copy(),
                     stride=stride, padding=padding)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise AssertionError(f"{call}: expected a tuple (grad_x, grad_w, grad_b), got {type(got).__name__}.")
@@ -383,7 +353,7 @@ def check_conv2d_backward(conv2d_backward: Callable, seed: int = 0) -> None:
                  "grad_b[k] is the sum of grad_out[..., k].")):
             assert_arrays_match(got_part, expected_part.numpy(), f"{call} -> {label}", hint=hint,
                                 atol=1e-8, rtol=1e-8)
-    _passed("conv2d_backward", len(settings), "tf.GradientTape")
+    passed("conv2d_backward", len(settings), "tf.GradientTape")
 
 
 # --- speed ----------------------------------------------------------------------------------------
@@ -412,7 +382,7 @@ def check_speedup(slow: Callable, fast: Callable, args: tuple, kwargs: dict | No
         for label, function in (("slow", slow), ("fast", fast)):
             name = getattr(function, "__name__", label)
             call = f"{name}(speed-test case)"
-            assert_arrays_match(_call(function, call, *args, **kwargs), expected, call,
+            assert_arrays_match(call_explained(function, call, *args, **kwargs), expected, call,
                                 hint="the speed test only counts a correct result.",
                                 atol=1e-5, rtol=1e-5)
     slow_seconds = time_call(slow, *args, repeats=1, **kwargs)
