@@ -39,12 +39,12 @@ def real_data_folder(name: str) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_mnist() -> Path:
     return real_data_folder("mnist")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_fashion_mnist() -> Path:
     return real_data_folder("fashion_mnist")
 

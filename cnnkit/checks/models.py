@@ -1,0 +1,202 @@
+"""Checks of Keras models: output, feature-map shape, parameters, accuracy, trainability.
+
+The models of the labs take images exactly as `cnnkit.data` returns them (`uint8`, `(N, H, W, C)`,
+values 0..255) and put any scaling inside the model, so the graded weights can be evaluated on raw
+test images with no knowledge of the student's preprocessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cnnkit.checks._common import call_explained
+from cnnkit.train import current_profile, subset
+
+GRADING_SLICE_SIZE = 2000
+GRADING_SLICE_SEED = 2026
+
+__all__ = [
+    "GRADING_SLICE_SIZE", "check_accuracy", "check_feature_map", "check_fewer_parameters",
+    "check_parameter_count", "check_probabilities", "check_trains", "grading_slice",
+]
+
+
+def _require_model(model: Any, name: str) -> None:
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise AssertionError(
+            f"{name}: expected a keras.Model, got {type(model).__name__}"
+            f"{' (did the function forget to return the model?)' if model is None else ''}.")
+
+
+def _layer_outputs(model: Any, name: str) -> list[tuple[str, tuple]]:
+    """(layer name, output shape without the batch axis) for each top-level layer."""
+    shapes = []
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)[1:]
+        except (AttributeError, ValueError):
+            raise AssertionError(
+                f"{name}: layer {layer.name!r} has no known output shape. Build the model with "
+                "keras.Sequential([keras.Input(shape), ...]) or the functional API, so its shapes "
+                "are known before training.") from None
+        shapes.append((layer.name, shape))
+    return shapes
+
+
+def check_probabilities(model: Any, input_shape: tuple[int, ...] = (28, 28, 1),
+                        classes: int = 10, name: str = "model") -> None:
+    """Assert ``model`` maps a batch of `uint8` images to ``classes`` probabilities per image.
+
+    Args:
+        model: a Keras model taking images of ``input_shape`` (values 0..255).
+        input_shape: `(height, width, channels)` of one image.
+        classes: the number of classes.
+        name: how the model is called in messages.
+    """
+    _require_model(model, name)
+    images = np.random.default_rng(0).integers(0, 256, size=(8, *input_shape), dtype=np.uint8)
+    call = f"{name}.predict(8 images of shape {input_shape})"
+    outputs = np.asarray(call_explained(model.predict, call, images, verbose=0))
+    if outputs.shape != (8, classes):
+        raise AssertionError(f"{call}: expected an output of shape (8, {classes}), got "
+                             f"{outputs.shape}. Hint: end with Dense({classes}).")
+    sums = outputs.sum(axis=1)
+    if (outputs < 0).any() or not np.allclose(sums, 1.0, atol=1e-3):
+        raise AssertionError(
+            f"{call}: expected probabilities (non-negative, each row summing to 1), got rows "
+            f"summing to {np.round(sums[:3], 3).tolist()}... with minimum {outputs.min():.3g}. "
+            "Hint: the last layer needs activation='softmax'.")
+    print(f"{name}: {classes} probabilities per image.")
+
+
+def check_feature_map(model: Any, expected: tuple[int, ...], name: str = "model") -> None:
+    """Assert the convolutional part of ``model`` ends in a feature map of shape ``expected``.
+
+    The feature map is the output of the last layer whose output is still an image
+    `(height, width, channels)`, i.e. what enters the classifier head.
+    """
+    _require_model(model, name)
+    shapes = _layer_outputs(model, name)
+    images = [(layer, shape) for layer, shape in shapes if len(shape) == 3]
+    if not images:
+        raise AssertionError(f"{name}: no layer outputs an image (height, width, channels); "
+                             "expected convolution and pooling layers before the head.")
+    layer, shape = images[-1]
+    if shape != tuple(expected):
+        table = ", ".join(f"{layer_name} {shape_}" for layer_name, shape_ in shapes)
+        raise AssertionError(
+            f"{name}: the feature map entering the head (output of {layer!r}) has shape {shape}, "
+            f"expected {tuple(expected)}. Layer outputs: {table}. Hint: padding='same' keeps "
+            "the size through a convolution; each 2x2 max-pool halves it.")
+    print(f"{name}: the feature map entering the head is {'x'.join(map(str, shape))}.")
+
+
+def check_parameter_count(model: Any, expected: int, name: str = "model",
+                          hint: str = "") -> None:
+    """Assert ``model`` has exactly ``expected`` parameters (trainable and not)."""
+    _require_model(model, name)
+    got = model.count_params()
+    if got != expected:
+        rows = ", ".join(f"{layer.name} {layer.count_params():,}" for layer in model.layers)
+        raise AssertionError(f"{name}: expected {expected:,} parameters, got {got:,} ({rows})."
+                             f"{' Hint: ' + hint if hint else ''}")
+    print(f"{name}: {got:,} parameters.")
+
+
+def check_fewer_parameters(small: Any, large: Any, small_name: str = "convnet",
+                           large_name: str = "mlp") -> None:
+    """Assert ``small`` has fewer parameters than ``large``."""
+    _require_model(small, small_name)
+    _require_model(large, large_name)
+    if small.count_params() >= large.count_params():
+        raise AssertionError(
+            f"{small_name} has {small.count_params():,} parameters, not fewer than {large_name}'s "
+            f"{large.count_params():,}. Hint: most parameters sit in the first Dense layer after "
+            "Flatten; shrink the feature map or that layer.")
+    print(f"{small_name}: {small.count_params():,} parameters, fewer than {large_name}'s "
+          f"{large.count_params():,}.")
+
+
+def grading_slice(dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
+    """The fixed 2,000 test images (and labels) that accuracy is graded on.
+
+    A seeded random choice from the whole test split, in original order, the same for everyone.
+
+    Returns:
+        `(images, labels)`: `uint8` of shape `(2000, H, W, C)` and `int64` of shape `(2000,)`.
+    """
+    from cnnkit.data import load_dataset
+
+    _, test = load_dataset(dataset)
+    return subset(test.images, test.labels, size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
+
+
+def check_accuracy(model: Any, minimum: float, dataset: str = "mnist",
+                   name: str = "model") -> None:
+    """Assert ``model`` classifies at least ``minimum`` of the grading slice correctly.
+
+    The bar applies to weights trained in the ``full`` profile, which is what a submission holds
+    and what grading loads. In the ``smoke`` profile (a one-epoch run on a small subset) the
+    accuracy is reported and the bar is not applied.
+
+    Args:
+        model: a trained Keras model taking the data set's raw `uint8` images.
+        minimum: the bar, a fraction (0.985 for 98.5 %).
+        dataset: the registered data set whose test split is used.
+        name: how the model is called in messages.
+    """
+    _require_model(model, name)
+    images, labels = grading_slice(dataset)
+    call = f"{name}.predict({len(images)} test images)"
+    outputs = np.asarray(call_explained(model.predict, call, images, batch_size=500, verbose=0))
+    if outputs.ndim != 2 or len(outputs) != len(labels):
+        raise AssertionError(f"{call}: expected one row of class scores per image, got shape "
+                             f"{outputs.shape}.")
+    accuracy = float(np.mean(outputs.argmax(axis=1) == labels))
+    profile = current_profile().name
+    if profile == "smoke":
+        print(f"{name}: {accuracy:.2%} on the grading slice (smoke profile: the "
+              f"{minimum:.1%} bar applies to weights trained in the full profile).")
+        return
+    if accuracy < minimum:
+        raise AssertionError(
+            f"{name}: {accuracy:.2%} of the {len(labels):,} graded test images are right, expected "
+            f"at least {minimum:.1%}. Hint: train in the full profile (CNNKIT_PROFILE unset) with "
+            "the recipe of the lab, then submit the .weights.h5 file the training cell wrote.")
+    print(f"{name}: {accuracy:.2%} on the {len(labels):,} graded test images "
+          f"(bar {minimum:.1%}).")
+
+
+def check_trains(build: Callable[[], Any], images: np.ndarray, labels: np.ndarray,
+                 name: str = "model", epochs: int = 3, at_most: float = 0.6) -> None:
+    """Assert a fresh model from ``build`` learns: a short fit cuts its loss to ``at_most`` × start.
+
+    The model is compiled here (Adam, sparse categorical cross-entropy) and fitted on
+    ``images``/``labels`` (a few hundred examples suffice), seeded so the check is repeatable.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = call_explained(build, f"{getattr(build, '__name__', name)}()")
+    _require_model(model, name)
+    if not model.trainable_weights:
+        raise AssertionError(f"{name} has no trainable weights, so it cannot learn. Hint: look "
+                             "for trainable=False on the model or its layers.")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    before = float(model.evaluate(images, labels, verbose=0))
+    call_explained(model.fit, f"{name}.fit", images, labels, epochs=epochs, batch_size=32,
+                   verbose=0)
+    after = float(model.evaluate(images, labels, verbose=0))
+    if not np.isfinite(after) or after > at_most * before:
+        raise AssertionError(
+            f"{name}: {epochs} epochs on {len(labels)} images took the loss from {before:.3f} to "
+            f"{after:.3f}; expected at most {at_most:.0%} of the start. Hint: check the "
+            "activations (tanh/relu inside, softmax at the end) and that every layer is called "
+            "on the previous layer's output.")
+    print(f"{name} trains: loss {before:.3f} -> {after:.3f} in {epochs} epochs on "
+          f"{len(labels)} images.")

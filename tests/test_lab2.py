@@ -1,0 +1,187 @@
+"""Lab 2 on real MNIST: the release, a smoke run, a full-profile training run, and grading it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labcode import make_course, solution_namespace
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = "lab2-mnist"
+NOTEBOOK = f"{LAB}.ipynb"
+MAX_POINTS = 20.0
+WEIGHTS = ("mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_lenet.weights.h5")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(path: Path, grade_id: str) -> str:
+    return next("".join(cell["source"]) for cell in _cells(path)
+                if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, list[str]]:
+    """Run ``notebook`` in place under ``profile``; return the seconds taken and the cell errors."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["CNNKIT_PROFILE"] = profile  # the kernel inherits it
+    try:
+        document = nbformat.read(notebook, as_version=4)
+        client = NotebookClient(document, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        os.environ.pop("CNNKIT_PROFILE", None)
+    nbformat.write(document, notebook)
+    errors = [f"{output['ename']}: {output['evalue']}"[:300] for cell in document.cells
+              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    return seconds, errors
+
+
+def test_release_holds_no_solution_and_the_broken_lenet_to_fix():
+    """The student copy has stubs, no outputs, and LeNet's four bugs in place of its solution."""
+    release = ROOT / "labs" / LAB / NOTEBOOK
+    text = release.read_text()
+    for solution_code in ("np.add.at(counts", "5 * 5 * 16,", "padding=\"same\", activation=\"relu\")"):
+        assert solution_code not in text, f"the released lab contains {solution_code!r}"
+    lenet = _source(release, "build_lenet")
+    for bug in ("4 * 4 * 50", 'layers.Dense(84, activation="tanh")\n', '"sofmax"'):
+        assert bug in lenet, f"the broken LeNet lost its bug {bug!r}"
+    assert "return model" not in lenet
+    assert '"starter"' not in text, "the starter metadata must not reach the student"
+    assert not any(cell.get("outputs") for cell in _cells(ROOT / "solutions" / LAB / NOTEBOOK))
+
+
+LENET_FIXES = {
+    "flatten size": ("layers.Reshape((4 * 4 * 50,))", "layers.Reshape((5 * 5 * 16,))"),
+    "layer without input": ('layers.Dense(84, activation="tanh")\n',
+                            'layers.Dense(84, activation="tanh")(x)\n'),
+    "activation name": ('"sofmax"', '"softmax"'),
+    "missing return": ('name="lenet")', 'name="lenet")\n    return model'),
+}
+
+
+def _lenet_passes(source: str) -> bool:
+    from cnnkit import checks
+
+    namespace = dict(vars(solution_namespace(LAB, ("setup",))))
+    exec(source, namespace)
+    try:
+        model = namespace["build_lenet"]()
+        checks.check_parameter_count(model, 61_706, name="lenet")
+        checks.check_probabilities(model, name="lenet")
+    except Exception:  # noqa: BLE001 - any failure counts: the bug is still there
+        return False
+    return True
+
+
+@pytest.mark.parametrize("left_in", [None, *LENET_FIXES])
+def test_each_planted_lenet_bug_alone_breaks_it(left_in):
+    """The starter LeNet with all four fixes passes; leave any one bug in and it fails."""
+    source = _source(ROOT / "labs" / LAB / NOTEBOOK, "build_lenet")
+    for bug, (broken, fixed) in LENET_FIXES.items():
+        assert source.count(broken) == 1, f"{bug}: {broken!r} is not in the starter code once"
+        if bug != left_in:
+            source = source.replace(broken, fixed)
+    assert _lenet_passes(source) == (left_in is None)
+
+
+def test_every_graded_cell_has_points_and_a_docstring():
+    """20 points over test cells that each say, in a docstring, what they check."""
+    graded = [cell for cell in _cells(ROOT / "solutions" / LAB / NOTEBOOK)
+              if cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    assert sum(cell["metadata"]["nbgrader"]["points"] for cell in graded) == MAX_POINTS
+    for cell in graded:
+        assert "".join(cell["source"]).startswith('"""'), cell["metadata"]["nbgrader"]["grade_id"]
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, real_mnist):
+    """Smoke profile: every cell runs without an error, and the whole lab in under 2 minutes."""
+    folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path / LAB)
+    seconds, errors = execute(folder / NOTEBOOK, "smoke")
+    assert errors == []
+    assert seconds < 120, f"the smoke run took {seconds:.0f} s"
+    assert {path.name for path in folder.glob("*.smoke.weights.h5")} == {
+        name.replace(".weights", ".smoke.weights") for name in WEIGHTS}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, real_mnist):
+    """The solution run in the full profile, as a student would before submitting."""
+    folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path_factory.mktemp("student") / LAB)
+    seconds, errors = execute(folder / NOTEBOOK, "full", timeout=900)
+    print(f"full-profile run of the solution: {seconds:.0f} s")
+    return folder, errors
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_full_profile_solution_meets_the_accuracy_bars(trained):
+    """Trained for real, the solution's weights beat 97 % (MLP) and 98.5 % (ConvNet) on real MNIST."""
+    import keras
+
+    from cnnkit import checks
+    from cnnkit.data import load_mnist
+
+    folder, errors = trained
+    assert errors == []
+    lab = solution_namespace(LAB, ("setup", "build_mlp", "build_convnet"))
+    images, labels = checks.grading_slice("mnist")
+    _, test = load_mnist()
+    bars = {"mlp": (lab.build_mlp, 0.97), "convnet": (lab.build_convnet, 0.985)}
+    for name, (build, bar) in bars.items():
+        model: keras.Model = build()
+        model.load_weights(folder / f"mnist_{name}.weights.h5")
+        on_slice = np.mean(model.predict(images, verbose=0).argmax(axis=1) == labels)
+        on_test = np.mean(model.predict(test.images, verbose=0).argmax(axis=1) == test.labels)
+        print(f"{name}: {on_slice:.2%} on the graded slice, {on_test:.2%} on the 10,000 test images")
+        assert on_slice >= bar and on_test >= bar
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero(trained, tmp_path):
+    """cnnkit course grade: notebook + weights -> 20/20; the release with no weights -> 0/20."""
+    from nbgrader.api import Gradebook
+
+    folder, _ = trained
+    course = make_course(tmp_path / "course", LAB)
+    inbox = tmp_path / "inbox"
+    alice, bob = inbox / "alice", inbox / "bob"
+    alice.mkdir(parents=True)
+    for name in (NOTEBOOK, *WEIGHTS):
+        shutil.copy(folder / name, alice / name)
+    bob.mkdir()
+    shutil.copy(ROOT / "labs" / LAB / NOTEBOOK, bob / NOTEBOOK)
+
+    def cnnkit(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(course),
+                               *args], capture_output=True, text=True, timeout=900)
+
+    assert cnnkit("collect", LAB, str(inbox)).returncode == 0
+    graded = cnnkit("grade", LAB, "--jobs", "2")
+    assert graded.returncode in (0, 1), graded.stdout + graded.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        scores = {student: gradebook.find_submission(LAB, student) for student in ("alice", "bob")}
+        assert (scores["alice"].score, scores["alice"].max_score) == (MAX_POINTS, MAX_POINTS), \
+            graded.stdout
+        assert (scores["bob"].score, scores["bob"].max_score) == (0.0, MAX_POINTS)
+    autograded = (course / "autograded" / "alice" / LAB / NOTEBOOK).read_text()
+    assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"
+    assert "Epoch 1/" in (folder / NOTEBOOK).read_text()  # ...which the student's run did
