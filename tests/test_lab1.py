@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -24,10 +23,6 @@ def nbgrader(course: Path, *args: str) -> None:
     assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}"
 
 
-def _cells(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["cells"]
-
-
 @pytest.mark.slow
 def test_released_lab_is_what_nbgrader_generates_from_the_solution():
     """Is labs/ exactly nbgrader's output for solutions/? (Else: run ./kit labs and commit.)"""
@@ -40,17 +35,6 @@ def test_released_lab_holds_no_solution_hidden_test_or_output():
     text = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
     for solution_code in ("check_conv2d_backward", "np.einsum", "sliding_window_view(padded"):
         assert solution_code not in text, f"the released lab contains {solution_code!r}"
-    solution = ROOT / "solutions" / LAB / NOTEBOOK
-    assert not any(cell.get("outputs") for cell in _cells(solution)), f"{solution} has outputs"
-
-
-def test_every_graded_cell_has_points_and_a_docstring():
-    """Does every autograded test cell carry points and open with a docstring saying what it checks?"""
-    graded = [cell for cell in _cells(ROOT / "solutions" / LAB / NOTEBOOK)
-              if cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
-    assert sum(cell["metadata"]["nbgrader"]["points"] for cell in graded) == MAX_POINTS
-    for cell in graded:
-        assert "".join(cell["source"]).startswith('"""'), cell["metadata"]["nbgrader"]["grade_id"]
 
 
 @pytest.mark.slow
