@@ -2,9 +2,9 @@
 
 Profiles (``CNNKIT_PROFILE``): ``full`` trains for real (a student's default); ``smoke`` trains on
 small subsets for one epoch so every notebook runs in CI in seconds; ``grade`` never trains:
-`fit_or_load` loads the weights the student submitted. ``grade`` is chosen automatically while
-nbgrader executes a notebook (``NBGRADER_EXECUTION`` is set) unless ``CNNKIT_PROFILE`` says
-otherwise.
+`fit_or_load` loads the weights the student submitted. While nbgrader executes a notebook
+(``NBGRADER_EXECUTION`` is set) the profile is always ``grade``, whatever ``CNNKIT_PROFILE`` says,
+so neither a line in the notebook nor the grader's shell can change how a submission is graded.
 """
 
 from __future__ import annotations
@@ -46,12 +46,33 @@ PROFILES = {
 }
 
 
+def _initial_environment() -> set[str]:
+    """The names in the environment this process started with (Linux; empty elsewhere)."""
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return set()
+    return {entry.split(b"=", 1)[0].decode(errors="replace") for entry in raw.split(b"\0") if entry}
+
+
+def under_nbgrader() -> bool:
+    """Whether nbgrader is executing this notebook (``autograde`` or ``validate``).
+
+    Besides ``os.environ``, the environment the kernel started with is read: a notebook cell can
+    delete ``NBGRADER_EXECUTION`` from the first, not from the second.
+    """
+    return bool(os.environ.get("NBGRADER_EXECUTION")) or \
+        "NBGRADER_EXECUTION" in _initial_environment()
+
+
 def current_profile() -> Profile:
-    """Return the active profile: ``CNNKIT_PROFILE``, else ``grade`` under nbgrader, else ``full``.
+    """Return the active profile: ``grade`` under nbgrader, else ``CNNKIT_PROFILE``, else ``full``.
 
     Raises:
         ValueError: ``CNNKIT_PROFILE`` names no profile.
     """
+    if under_nbgrader():
+        return PROFILES["grade"]
     requested = os.environ.get("CNNKIT_PROFILE", "").strip().lower()
     if requested:
         if requested not in PROFILES:
@@ -60,8 +81,6 @@ def current_profile() -> Profile:
                 f"{', '.join(PROFILES)}. Unset it to use the default ('full')."
             )
         return PROFILES[requested]
-    if os.environ.get("NBGRADER_EXECUTION"):
-        return PROFILES["grade"]
     return PROFILES["full"]
 
 
@@ -151,7 +170,12 @@ def weights_path_for(name: str, directory: str | os.PathLike | None = None,
     return Path(directory or Path.cwd()) / f"{name}{suffix}"
 
 
-def _load(model: Any, weights: Path) -> None:
+def load_weights(model: Any, weights: Path) -> None:
+    """Load ``weights`` into ``model``.
+
+    Raises:
+        ValueError: the file does not fit the model; the message says which variable and how.
+    """
     try:
         with warnings.catch_warnings():
             # The file also holds the optimizer's state; a fresh model has none yet, which is fine.
@@ -236,10 +260,10 @@ def fit_or_load(model: Any, name: str, x: Any, y: Any = None, *, epochs: int = 1
                 f"with the full profile (the training cell writes {weights.name}) and submit "
                 "that file together with the notebook."
             )
-        _load(model, weights)
+        load_weights(model, weights)
         return FitResult(_read_history(weights), weights, trained=False)
     if profile.name == "full" and weights.is_file() and not retrain:
-        _load(model, weights)
+        load_weights(model, weights)
         print(f"Loaded {weights.name} (trained earlier). To train again, pass retrain=True "
               "or delete the file.")
         return FitResult(_read_history(weights), weights, trained=False)

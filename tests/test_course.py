@@ -286,3 +286,21 @@ def test_grading_without_a_sandbox_warns_once(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert captured.err.count("warning: not sandboxed") == 1
     assert "not sandboxed" not in captured.out and "2 with problems" in captured.out
+
+
+@pytest.mark.parametrize("line", [
+    "%env CNNKIT_PROFILE=smoke",
+    "os.environ.pop('NBGRADER_EXECUTION')",
+    "keras.Model.predict = lambda self, x, **kw: answers",
+    "checks.check_saved_accuracy = print",
+])
+def test_lines_that_change_how_grading_runs_are_flagged(tmp_path, line):
+    """Profile switches and replaced Keras or check functions are listed for a human to review."""
+    import nbformat
+
+    from cnnkit.course.grading import detect_tampering
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = 1\n{line}")])
+    path = tmp_path / "student.ipynb"
+    nbformat.write(notebook, path)
+    assert detect_tampering(path) == [line]

@@ -147,18 +147,26 @@ def test_full_profile_solution_meets_the_accuracy_bars(trained):
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero(trained, tmp_path):
-    """cnnkit course grade: notebook + weights -> 20/20; the release with no weights -> 0/20."""
+    """cnnkit course grade: notebook + weights -> 20/20; the release with no weights -> 0/20;
+    untrained MLP weights behind a switch to the smoke profile -> the MLP's 2 points lost."""
+    import nbformat
     from nbgrader.api import Gradebook
 
     folder, _ = trained
     course = make_course(tmp_path / "course", LAB)
     inbox = tmp_path / "inbox"
-    alice, bob = inbox / "alice", inbox / "bob"
-    alice.mkdir(parents=True)
-    for name in (NOTEBOOK, *WEIGHTS):
-        shutil.copy(folder / name, alice / name)
+    alice, bob, carol = inbox / "alice", inbox / "bob", inbox / "carol"
+    for student in (alice, carol):
+        student.mkdir(parents=True)
+        for name in (NOTEBOOK, *WEIGHTS):
+            shutil.copy(folder / name, student / name)
     bob.mkdir()
     shutil.copy(ROOT / "labs" / LAB / NOTEBOOK, bob / NOTEBOOK)
+    notebook = nbformat.read(carol / NOTEBOOK, as_version=4)
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("%env CNNKIT_PROFILE=smoke"))
+    nbformat.write(notebook, carol / NOTEBOOK)
+    solution_namespace(LAB, ("setup", "build_mlp")).build_mlp().save_weights(
+        carol / "mnist_mlp.weights.h5")
 
     def cnnkit(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(course),
@@ -168,10 +176,13 @@ def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero
     graded = cnnkit("grade", LAB, "--jobs", "2")
     assert graded.returncode in (0, 1), graded.stdout + graded.stderr
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        scores = {student: gradebook.find_submission(LAB, student) for student in ("alice", "bob")}
+        scores = {student: gradebook.find_submission(LAB, student)
+                  for student in ("alice", "bob", "carol")}
         assert (scores["alice"].score, scores["alice"].max_score) == (MAX_POINTS, MAX_POINTS), \
             graded.stdout
         assert (scores["bob"].score, scores["bob"].max_score) == (0.0, MAX_POINTS)
+        assert scores["carol"].score == MAX_POINTS - 2
+    assert "%env CNNKIT_PROFILE=smoke" in graded.stdout  # flagged for review
     autograded = (course / "autograded" / "alice" / LAB / NOTEBOOK).read_text()
     assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"
     assert "Epoch 1/" in (folder / NOTEBOOK).read_text()  # ...which the student's run did

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -37,10 +38,23 @@ def test_nbgrader_execution_selects_grade(profile, mode):
     assert current_profile().name == "grade" and not current_profile().trains
 
 
-def test_explicit_profile_wins_over_nbgrader(profile):
-    """Does CNNKIT_PROFILE=smoke win over NBGRADER_EXECUTION (CI's round trips use it)?"""
+def test_nothing_overrides_grade_under_nbgrader(profile):
+    """Under nbgrader, CNNKIT_PROFILE=smoke (a student's %env, the grader's shell) is ignored."""
     profile("SMOKE", nbgrader="autograde")
-    assert current_profile().name == "smoke"
+    assert current_profile().name == "grade"
+
+
+def test_grade_survives_a_notebook_deleting_nbgrader_execution(tmp_path):
+    """A kernel started by nbgrader stays in grade even if a cell deletes NBGRADER_EXECUTION."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ.pop('NBGRADER_EXECUTION'); os.environ['CNNKIT_PROFILE'] = 'smoke'; "
+            "from cnnkit.train import current_profile; print(current_profile().name)")
+    env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "grade", result.stderr
 
 
 def test_unknown_profile_lists_the_known_ones(profile):

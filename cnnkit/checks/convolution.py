@@ -76,7 +76,7 @@ def check_conv_output_size(conv_output_size: Callable, seed: int = 0, count: int
                                      dilation=dilation)
         else:
             got = call_explained(conv_output_size, call, n, f, padding=padding, stride=stride,
-                        dilation=dilation)
+                                 dilation=dilation)
             if got != expected:
                 hint = {"same": "'same' keeps ceil(n / stride) positions, whatever the kernel.",
                         "full": "'full' pads dilation * (f - 1) on each side."}.get(
@@ -241,8 +241,8 @@ def check_conv2d(conv2d: Callable, seed: int = 0, count: int = 12, name: str = "
     for case in conv2d_cases(seed, count):
         expected = conv2d_oracle(case.x, case.w, case.b, case.stride, case.padding, case.dilation)
         call = case.text(name)
-        got = call_explained(conv2d, call, case.x.copy(), case.w.copy(), case.b.copy(), stride=case.stride,
-                    padding=case.padding, dilation=case.dilation)
+        got = call_explained(conv2d, call, case.x.copy(), case.w.copy(), case.b.copy(),
+                             stride=case.stride, padding=case.padding, dilation=case.dilation)
         try:
             assert_arrays_match(got, expected, call, atol=1e-5, rtol=1e-5)
         except AssertionError as error:
@@ -342,8 +342,8 @@ def check_conv2d_backward(conv2d_backward: Callable, seed: int = 0) -> None:
         expected = tape.gradient(loss, [x_t, w_t, b_t])
         call = (f"conv2d_backward(x {x.shape}, w {w.shape}, b {b.shape}, grad_out {grad_out.shape}, "
                 f"stride={stride}, padding={padding!r})")
-        got = call_explained(conv2d_backward, call, x.copy(), w.copy(), b.copy(), grad_out.copy(),
-                    stride=stride, padding=padding)
+        got = call_explained(conv2d_backward, call, x.copy(), w.copy(), b.copy(),
+                             grad_out.copy(), stride=stride, padding=padding)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise AssertionError(f"{call}: expected a tuple (grad_x, grad_w, grad_b), got {type(got).__name__}.")
         for label, got_part, expected_part, hint in zip(

@@ -13,6 +13,18 @@ import numpy as np
 
 from cnnkit.checks._common import assert_arrays_match, call_explained, passed
 
+
+def _call_keeping_inputs(function: Callable, call: str, *args):  # noqa: ANN202
+    """Call ``function(*args)`` and assert it left its array arguments unchanged."""
+    arrays = [arg for arg in args if isinstance(arg, np.ndarray)]
+    before = [array.copy() for array in arrays]
+    got = call_explained(function, call, *args)
+    for array, original in zip(arrays, before):
+        if not np.array_equal(array, original):
+            raise AssertionError(f"{call} changed its input array in place. Fix: work on a new "
+                                 "array (np.zeros_like, .copy()) and return it.")
+    return got
+
 __all__ = ["check_confusion_matrix", "check_most_confident_mistakes", "check_shift_images"]
 
 
@@ -30,8 +42,11 @@ def check_confusion_matrix(confusion_matrix: Callable, seed: int = 0) -> None:
     for labels, predictions, classes in cases:
         call = (f"confusion_matrix(labels={labels.tolist()[:6]}..., "
                 f"predictions={predictions.tolist()[:6]}..., num_classes={classes})")
-        got = call_explained(confusion_matrix, call, labels.copy(), predictions.copy(), classes)
+        got = _call_keeping_inputs(confusion_matrix, call, labels, predictions, classes)
         expected = tf.math.confusion_matrix(labels, predictions, num_classes=classes).numpy()
+        if not np.issubdtype(np.asarray(got).dtype, np.integer):
+            raise AssertionError(f"{call}: expected an array of integer counts, got dtype "
+                                 f"{np.asarray(got).dtype}. Hint: np.zeros(..., dtype=int).")
         assert_arrays_match(got, expected.astype(np.float64), call,
                             hint="entry [i, j] counts the images of true class i predicted as j.")
     passed("confusion_matrix", len(cases), "tf.math.confusion_matrix")
@@ -53,17 +68,23 @@ def check_most_confident_mistakes(most_confident_mistakes: Callable, seed: int =
     cases.append((perfect, np.arange(20) % 10, 5))  # no mistakes at all
     for probabilities, labels, k in cases:
         call = f"most_confident_mistakes(probabilities {probabilities.shape}, labels, k={k})"
-        got = call_explained(most_confident_mistakes, call, probabilities.copy(), labels.copy(), k)
-        got = np.asarray(got).reshape(-1)
+        got = np.asarray(_call_keeping_inputs(most_confident_mistakes, call, probabilities,
+                                              labels, k))
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         wrong = np.flatnonzero(predicted != labels)
-        if len(got) != min(k, len(wrong)):
-            raise AssertionError(f"{call}: expected {min(k, len(wrong))} indices ({len(wrong)} "
-                                 f"mistakes, k={k}), got {len(got)}.")
+        if got.ndim != 1 or len(got) != min(k, len(wrong)):
+            raise AssertionError(f"{call}: expected a 1-D array of {min(k, len(wrong))} indices "
+                                 f"({len(wrong)} mistakes, k={k}), got shape {got.shape}.")
         if not len(got):
             continue
         if not np.issubdtype(got.dtype, np.integer):
             raise AssertionError(f"{call}: expected integer indices, got dtype {got.dtype}.")
+        if got.min() < 0 or got.max() >= len(labels):
+            raise AssertionError(f"{call}: index {got.min() if got.min() < 0 else got.max()} is "
+                                 f"outside 0..{len(labels) - 1}.")
+        if len(np.unique(got)) != len(got):
+            raise AssertionError(f"{call}: returned {got.tolist()}, with repeats; each mistake "
+                                 "belongs in the list once.")
         right = [int(i) for i in got if predicted[i] == labels[i]]
         if right:
             raise AssertionError(f"{call}: index {right[0]} is not a mistake (predicted "
@@ -93,10 +114,14 @@ def check_shift_images(shift_images: Callable, seed: int = 0) -> None:
     dot[0, 2, 2, 0] = 255
     cases = [(dot, 1, 0), (dot, 0, 2), (dot, -2, -1), (dot, 5, 0)]
     images = rng.integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
-    cases += [(images, dx, dy) for dx, dy in ((3, 0), (-4, 6), (0, -27), (6, 6), (28, 0))]
+    cases += [(images, dx, dy) for dx, dy in ((0, -27), (28, 0))]
+    cases += [(images, int(dx), int(dy)) for dx, dy in rng.integers(-8, 9, size=(4, 2))]
+    colour = rng.integers(0, 256, size=(2, 6, 9, 3), dtype=np.uint8)  # not square, 3 channels
+    cases += [(colour, int(dx), int(dy))
+              for dx, dy in ((2, -1), (-7, 3), *rng.integers(-9, 10, size=(2, 2)))]
     for batch, dx, dy in cases:
         call = f"shift_images(images {batch.shape}, dx={dx}, dy={dy})"
-        got = call_explained(shift_images, call, batch.copy(), dx, dy)
+        got = _call_keeping_inputs(shift_images, call, batch, dx, dy)
         expected = scipy_shift(batch, (0, dy, dx, 0), order=0, mode="constant", cval=0)
         if getattr(got, "dtype", None) != batch.dtype:
             raise AssertionError(f"{call}: expected dtype {batch.dtype}, got "

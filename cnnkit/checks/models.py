@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 
 from cnnkit.checks._common import call_explained
-from cnnkit.train import current_profile, subset
+from cnnkit.train import current_profile, load_weights, subset, weights_path_for
 
 GRADING_SLICE_SIZE = 2000
 GRADING_SLICE_SEED = 2026
 
 __all__ = [
-    "GRADING_SLICE_SIZE", "check_accuracy", "check_feature_map", "check_fewer_parameters",
-    "check_parameter_count", "check_probabilities", "check_trains", "grading_slice",
+    "GRADING_SLICE_SIZE", "check_feature_map", "check_fewer_parameters", "check_layers",
+    "check_parameter_count", "check_probabilities", "check_saved_accuracy", "check_scales_inputs",
+    "check_trains", "grading_slice",
 ]
 
 
@@ -31,6 +32,10 @@ def _require_model(model: Any, name: str) -> None:
         raise AssertionError(
             f"{name}: expected a keras.Model, got {type(model).__name__}"
             f"{' (did the function forget to return the model?)' if model is None else ''}.")
+    if not model.built:
+        raise AssertionError(
+            f"{name} is not built, so its layers have no shapes yet. Fix: start it with "
+            "keras.Input(shape=(height, width, channels)).")
 
 
 def _layer_outputs(model: Any, name: str) -> list[tuple[str, tuple]]:
@@ -122,59 +127,132 @@ def check_fewer_parameters(small: Any, large: Any, small_name: str = "convnet",
           f"{large.count_params():,}.")
 
 
-def grading_slice(dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
-    """The fixed 2,000 test images (and labels) that accuracy is graded on.
+def grading_slice(dataset: str = "mnist", rest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed 2,000 test images (and labels) that accuracy is graded on, or all the others.
 
     A seeded random choice from the whole test split, in original order, the same for everyone.
+    The slice is public, so a hidden test also looks at the rest (``rest=True``): a model fitted
+    to the slice would fail there.
 
     Returns:
-        `(images, labels)`: `uint8` of shape `(2000, H, W, C)` and `int64` of shape `(2000,)`.
+        `(images, labels)`: `uint8` of shape `(2000, H, W, C)` and `int64` of shape `(2000,)`
+        (with ``rest``: the remaining test images, e.g. 8,000 for MNIST).
     """
     from cnnkit.data import load_dataset
 
     _, test = load_dataset(dataset)
-    return subset(test.images, test.labels, size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
+    chosen = subset(np.arange(len(test.labels)), size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
+    keep = np.setdiff1d(np.arange(len(test.labels)), chosen) if rest else chosen
+    return test.images[keep], test.labels[keep]
 
 
-def check_accuracy(model: Any, minimum: float, dataset: str = "mnist",
-                   name: str = "model") -> None:
-    """Assert ``model`` classifies at least ``minimum`` of the grading slice correctly.
+def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
+                         dataset: str = "mnist", directory: str | None = None,
+                         rest: bool = False) -> None:
+    """Assert the weights saved as ``NAME.weights.h5`` classify ``minimum`` of the grading slice.
 
-    The bar applies to weights trained in the ``full`` profile, which is what a submission holds
-    and what grading loads. In the ``smoke`` profile (a one-epoch run on a small subset) the
-    accuracy is reported and the bar is not applied.
+    What is graded is the file that will be submitted, not whatever model the notebook holds:
+    a fresh model is built with ``build``, the weights are loaded from disk, and Keras' own
+    `keras.Model.predict` evaluates it on the raw `uint8` test images of `grading_slice`.
+    In the ``smoke`` profile (outside nbgrader) the smoke run's weights are evaluated and the
+    bar is not applied: it is meant for weights trained in the ``full`` profile.
 
     Args:
-        model: a trained Keras model taking the data set's raw `uint8` images.
+        build: the function that builds the (uncompiled) model, e.g. ``build_convnet``.
+        name: the weights' name given to `fit_or_load`, e.g. ``"mnist_convnet"``.
         minimum: the bar, a fraction (0.985 for 98.5 %).
         dataset: the registered data set whose test split is used.
-        name: how the model is called in messages.
+        directory: where the weights are (default: the working directory, beside the notebook).
+        rest: evaluate on the test images outside the grading slice instead.
     """
-    _require_model(model, name)
-    images, labels = grading_slice(dataset)
-    call = f"{name}.predict({len(images)} test images)"
-    outputs = np.asarray(call_explained(model.predict, call, images, batch_size=500, verbose=0))
+    import keras
+
+    profile = current_profile()
+    weights = weights_path_for(name, directory, profile)
+    if not weights.is_file():
+        raise AssertionError(
+            f"{weights.name} is missing. Fix: run the training cell of {name} in the full profile "
+            f"(it writes {weights.name} beside the notebook) and hand the file in with it.")
+    builder = f"{getattr(build, '__name__', 'build')}()"
+    model = call_explained(build, builder)
+    _require_model(model, builder)
+    try:
+        load_weights(model, weights)
+    except ValueError as error:
+        raise AssertionError(f"{name}: {error}") from None
+    images, labels = grading_slice(dataset, rest)
+    call = f"{builder} with {weights.name}, on {len(images)} test images"
+    outputs = np.asarray(call_explained(keras.Model.predict, call, model, images, batch_size=500,
+                                        verbose=0))
     if outputs.ndim != 2 or len(outputs) != len(labels):
         raise AssertionError(f"{call}: expected one row of class scores per image, got shape "
                              f"{outputs.shape}.")
     accuracy = float(np.mean(outputs.argmax(axis=1) == labels))
-    profile = current_profile().name
-    if profile == "smoke":
-        print(f"{name}: {accuracy:.2%} on the grading slice (smoke profile: the "
+    where = "the other test images" if rest else "the grading slice"
+    if profile.name == "smoke":
+        print(f"{name}: {accuracy:.2%} on {where} (smoke profile: the "
               f"{minimum:.1%} bar applies to weights trained in the full profile).")
         return
     if accuracy < minimum:
         raise AssertionError(
-            f"{name}: {accuracy:.2%} of the {len(labels):,} graded test images are right, expected "
+            f"{name}: {accuracy:.2%} of {len(labels):,} graded test images are right, expected "
             f"at least {minimum:.1%}. Hint: train in the full profile (CNNKIT_PROFILE unset) with "
-            "the recipe of the lab, then submit the .weights.h5 file the training cell wrote.")
-    print(f"{name}: {accuracy:.2%} on the {len(labels):,} graded test images "
-          f"(bar {minimum:.1%}).")
+            "the lab's recipe, keep the scaling inside the model, and hand in the .weights.h5 "
+            "file the training cell wrote.")
+    print(f"{name}: {accuracy:.2%} of {len(labels):,} graded test images (bar {minimum:.1%}).")
+
+
+def check_scales_inputs(model: Any, name: str = "model", largest: float = 5.0) -> None:
+    """Assert ``model`` scales its `uint8` input itself, before any layer with weights.
+
+    A `Rescaling` or `Normalization` layer must come before the first layer with weights, and map
+    pixel values 0..255 into [-largest, largest].
+    """
+    import keras
+
+    _require_model(model, name)
+    scaling = (keras.layers.Rescaling, keras.layers.Normalization)
+    for layer in model.layers:
+        if isinstance(layer, scaling):
+            probe = keras.Model(model.inputs, layer.output)
+            shape = model.input_shape[1:]
+            extremes = np.stack([np.zeros(shape), np.full(shape, 255)]).astype(np.uint8)
+            scaled = np.abs(np.asarray(probe.predict(extremes, verbose=0)))
+            if scaled.max() > largest:
+                raise AssertionError(
+                    f"{name}: {layer.name!r} maps pixel value 255 to {scaled.max():.3g}; expected "
+                    f"values within +-{largest:g}. Hint: layers.Rescaling(1 / 255) maps 0..255 to "
+                    "0..1.")
+            print(f"{name}: scales its input ({layer.name}: 0..255 -> at most {scaled.max():.3g}).")
+            return
+        if layer.weights:
+            break
+    raise AssertionError(
+        f"{name}: no scaling layer before the first layer with weights. Fix: put "
+        "layers.Rescaling(1 / 255) right after keras.Input, so the model takes raw uint8 images.")
+
+
+def check_layers(model: Any, at_least: dict[str, int], name: str = "model") -> None:
+    """Assert ``model`` has at least so many layers of each kind, e.g. ``{"Conv2D": 2}``.
+
+    Kinds are `keras.layers` class names; subclasses count (a `Conv2D` subclass is a `Conv2D`).
+    """
+    import keras
+
+    _require_model(model, name)
+    for kind, count in at_least.items():
+        found = sum(isinstance(layer, getattr(keras.layers, kind)) for layer in model.layers)
+        if found < count:
+            kinds = ", ".join(type(layer).__name__ for layer in model.layers)
+            raise AssertionError(f"{name}: expected at least {count} {kind} layer(s), found "
+                                 f"{found} (layers: {kinds}).")
+    counts = ", ".join(f"at least {count} {kind}" for kind, count in at_least.items())
+    print(f"{name}: has {counts}.")
 
 
 def check_trains(build: Callable[[], Any], images: np.ndarray, labels: np.ndarray,
                  name: str = "model", epochs: int = 3, at_most: float = 0.6) -> None:
-    """Assert a fresh model from ``build`` learns: a short fit cuts its loss to ``at_most`` × start.
+    """Assert a fresh model from ``build`` learns: a short fit cuts its loss to ``at_most`` x start.
 
     The model is compiled here (Adam, sparse categorical cross-entropy) and fitted on
     ``images``/``labels`` (a few hundred examples suffice), seeded so the check is repeatable.

@@ -221,8 +221,9 @@ def _inspect_autograded(autograded: Path) -> tuple[int, list[str]]:
 
 # Assignments to, or setattr on, the code that graded cells rely on; reads of grading files.
 _TAMPERING = re.compile(
-    r"^.*(?:\b(?:checks|cnnkit|testing|builtins|assert_\w+)\b[\w.]*\.\w+\s*=(?!=)"
-    r"|setattr\(\s*(?:checks|cnnkit|np|numpy|builtins)\b|sys\.modules\["
+    r"^.*(?:\b(?:checks|cnnkit|testing|builtins|keras|tf|assert_\w+)\b[\w.]*\.\w+\s*=(?!=)"
+    r"|setattr\(\s*(?:checks|cnnkit|np|numpy|builtins|keras|tf)\b|sys\.modules\["
+    r"|CNNKIT_PROFILE|NBGRADER_EXECUTION|/proc/self"
     r"|gradebook|sqlite3|solutions/|autograded/|submitted/).*$", re.MULTILINE)
 
 
