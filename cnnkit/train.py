@@ -9,6 +9,7 @@ so neither a line in the notebook nor the grader's shell can change how a submis
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -46,13 +47,15 @@ PROFILES = {
 }
 
 
-def _initial_environment() -> set[str]:
+@functools.cache
+def _initial_environment() -> frozenset[str]:
     """The names in the environment this process started with (Linux; empty elsewhere)."""
     try:
         raw = Path("/proc/self/environ").read_bytes()
     except OSError:
-        return set()
-    return {entry.split(b"=", 1)[0].decode(errors="replace") for entry in raw.split(b"\0") if entry}
+        return frozenset()
+    return frozenset(entry.split(b"=", 1)[0].decode(errors="replace")
+                     for entry in raw.split(b"\0") if entry)
 
 
 def under_nbgrader() -> bool:
