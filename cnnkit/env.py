@@ -97,6 +97,20 @@ def configure_gpus() -> list[str]:
     return names
 
 
+def use_mixed_precision_if_gpu() -> str:
+    """Switch Keras to the ``mixed_float16`` policy when a GPU is present; return the policy.
+
+    On a GPU, float16 computations with float32 weights roughly double training speed (Tensor
+    Cores) at the same accuracy; on a CPU they would be slower, so the policy stays
+    ``float32``. Give the last layer ``dtype="float32"`` so the probabilities stay exact.
+    """
+    import keras
+
+    policy = "mixed_float16" if configure_gpus() else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
 def _check_gpus(where: str) -> Finding:
     names = configure_gpus()
     if names:

@@ -225,6 +225,10 @@ def _save(model: Any, weights: Path, history: dict[str, list[float]]) -> None:
     os.replace(partial_history, history_file)
 
 
+def _is_dataset(x: Any) -> bool:
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
+
+
 def fit_or_load(model: Any, name: str, x: Any, y: Any = None, *, epochs: int = 1,
                 directory: str | os.PathLike | None = None, retrain: bool = False,
                 **fit_kwargs: Any) -> FitResult:
@@ -270,6 +274,8 @@ def fit_or_load(model: Any, name: str, x: Any, y: Any = None, *, epochs: int = 1
         print(f"Loaded {weights.name} (trained earlier). To train again, pass retrain=True "
               "or delete the file.")
         return FitResult(_read_history(weights), weights, trained=False)
+    if _is_dataset(x):  # a tf.data pipeline shuffles itself; Keras warns if asked to
+        fit_kwargs.setdefault("shuffle", False)
     start = time.perf_counter()
     history = model.fit(x, y, epochs=epochs_for_profile(epochs), **fit_kwargs)
     seconds = time.perf_counter() - start

@@ -9,15 +9,17 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def solution_namespace(lab: str, grade_ids: tuple[str, ...]) -> SimpleNamespace:
+def solution_namespace(lab: str, grade_ids: tuple[str, ...],
+                       preset: dict | None = None) -> SimpleNamespace:
     """Execute the cells with these nbgrader grade_ids (in notebook order) and return their names.
 
     Args:
         lab: folder name under solutions/, e.g. "lab1-convolution".
         grade_ids: the cells to run, e.g. ("setup", "conv_output_size").
+        preset: names to define before the cells run (e.g. data a skipped cell would load).
     """
     notebook = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
-    namespace: dict = {}
+    namespace: dict = dict(preset or {})
     for cell in notebook["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell["cell_type"] == "code" and grade_id in grade_ids:

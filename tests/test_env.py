@@ -166,3 +166,24 @@ def test_notebook_cells_importing_tensorflow_write_nothing_to_stderr(tmp_path):
     streams = [(output.name, output.text) for cell in notebook.cells for output in cell.outputs
                if output.output_type == "stream"]
     assert streams == [("stdout", "(1, 2)\n")]
+
+
+def test_mixed_precision_only_with_a_gpu(monkeypatch):
+    """No GPU: float32 stays. A GPU: mixed_float16, and a float32 last layer still gives float32."""
+    import keras
+
+    import cnnkit.env as env
+
+    try:
+        monkeypatch.setattr(env, "configure_gpus", lambda: [])
+        assert env.use_mixed_precision_if_gpu() == "float32"
+        assert keras.mixed_precision.global_policy().name == "float32"
+        monkeypatch.setattr(env, "configure_gpus", lambda: ["a GPU"])
+        assert env.use_mixed_precision_if_gpu() == "mixed_float16"
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(3)
+        outputs = keras.layers.Dense(2, activation="softmax", dtype="float32")(hidden(inputs))
+        assert hidden.compute_dtype == "float16"
+        assert keras.Model(inputs, outputs).output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

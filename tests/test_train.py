@@ -192,3 +192,19 @@ def test_set_seed_makes_training_repeat_exactly(profile, tmp_path, data):
         weights.append(model.get_weights())
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.slow
+def test_a_tf_data_pipeline_trains_without_keras_shuffle_warning(profile, tmp_path, data):
+    """A tf.data pipeline shuffles itself: fit_or_load does not make Keras warn about shuffle."""
+    import warnings
+
+    import tensorflow as tf
+
+    profile("smoke")
+    x, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        result = fit_or_load(_model(), "pipeline", tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
+                             directory=tmp_path, verbose=0)
+    assert result.trained

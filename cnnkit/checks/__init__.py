@@ -9,9 +9,11 @@ partial credit).
 - `cnnkit.checks.models`: Keras models (shapes, parameters, probabilities, accuracy on a fixed
   test slice, trainability) for Labs 2-4.
 - `cnnkit.checks.evaluation`: confusion matrix, confident mistakes and shifted images (Lab 2).
+- `cnnkit.checks.pipeline`: a `tf.data` pipeline with augmentation, and an LR schedule (Lab 3).
 """
 
 from cnnkit.checks._common import assert_arrays_match
 from cnnkit.checks.convolution import *  # noqa: F403 - the labs call checks.check_conv2d etc.
 from cnnkit.checks.evaluation import *  # noqa: F403
 from cnnkit.checks.models import *  # noqa: F403
+from cnnkit.checks.pipeline import *  # noqa: F403

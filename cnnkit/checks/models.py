@@ -19,9 +19,10 @@ GRADING_SLICE_SIZE = 2000
 GRADING_SLICE_SEED = 2026
 
 __all__ = [
-    "GRADING_SLICE_SIZE", "check_feature_map", "check_fewer_parameters", "check_layers",
-    "check_parameter_count", "check_probabilities", "check_saved_accuracy", "check_scales_inputs",
-    "check_trains", "grading_slice",
+    "GRADING_SLICE_SIZE", "check_doubling_widths", "check_feature_map", "check_fewer_parameters",
+    "check_label_smoothing", "check_layers", "check_parameter_budget", "check_parameter_count",
+    "check_probabilities", "check_saved_accuracy", "check_scales_inputs", "check_trains",
+    "grading_slice",
 ]
 
 
@@ -148,7 +149,7 @@ def grading_slice(dataset: str = "mnist", rest: bool = False) -> tuple[np.ndarra
 
 def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
                          dataset: str = "mnist", directory: str | None = None,
-                         rest: bool = False) -> None:
+                         rest: bool = False, scale: float | None = None) -> None:
     """Assert the weights saved as ``NAME.weights.h5`` classify ``minimum`` of the grading slice.
 
     What is graded is the file that will be submitted, not whatever model the notebook holds:
@@ -164,6 +165,8 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
         dataset: the registered data set whose test split is used.
         directory: where the weights are (default: the working directory, beside the notebook).
         rest: evaluate on the test images outside the grading slice instead.
+        scale: for models that take scaled images (e.g. ``1 / 255`` for a pipeline that yields
+            [0, 1]), the factor applied to the raw images first; None feeds raw `uint8`.
     """
     import keras
 
@@ -181,6 +184,8 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
     except ValueError as error:
         raise AssertionError(f"{name}: {error}") from None
     images, labels = grading_slice(dataset, rest)
+    if scale is not None:
+        images = images.astype(np.float32) * np.float32(scale)
     call = f"{builder} with {weights.name}, on {len(images)} test images"
     outputs = np.asarray(call_explained(keras.Model.predict, call, model, images, batch_size=500,
                                         verbose=0))
@@ -248,6 +253,43 @@ def check_layers(model: Any, at_least: dict[str, int], name: str = "model") -> N
                                  f"{found} (layers: {kinds}).")
     counts = ", ".join(f"at least {count} {kind}" for kind, count in at_least.items())
     print(f"{name}: has {counts}.")
+
+
+def check_parameter_budget(model: Any, budget: int, name: str = "model") -> None:
+    """Assert ``model`` has at most ``budget`` parameters."""
+    _require_model(model, name)
+    if model.count_params() > budget:
+        raise AssertionError(f"{name}: {model.count_params():,} parameters, over the budget of "
+                             f"{budget:,}. Hint: check the widths, and pool before the head.")
+    print(f"{name}: {model.count_params():,} parameters (budget {budget:,}).")
+
+
+def check_doubling_widths(model: Any, name: str = "model") -> None:
+    """Assert the `Conv2D` widths come in blocks whose width doubles from one block to the next."""
+    import keras
+
+    _require_model(model, name)
+    widths = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    blocks = [width for index, width in enumerate(widths) if index == 0 or width != widths[index - 1]]
+    if len(blocks) < 2 or any(after != 2 * before for before, after in zip(blocks, blocks[1:])):
+        raise AssertionError(f"{name}: convolution widths {widths}; expected blocks whose width "
+                             "doubles, e.g. [32, 32, 64, 64, 128, 128].")
+    print(f"{name}: widths {' -> '.join(map(str, blocks))}.")
+
+
+def check_label_smoothing(model: Any, smoothing: float, name: str = "model") -> None:
+    """Assert ``model`` is compiled with categorical cross-entropy smoothed by ``smoothing``."""
+    import keras
+
+    _require_model(model, name)
+    loss = getattr(model, "loss", None)
+    if not isinstance(loss, keras.losses.CategoricalCrossentropy):
+        raise AssertionError(f"{name}: compiled with loss {loss!r}; expected "
+                             "keras.losses.CategoricalCrossentropy(label_smoothing=...).")
+    got = loss.get_config().get("label_smoothing", 0.0)
+    if not np.isclose(got, smoothing):
+        raise AssertionError(f"{name}: label_smoothing={got}; expected {smoothing}.")
+    print(f"{name}: categorical cross-entropy with label smoothing {smoothing:g}.")
 
 
 def check_trains(build: Callable[[], Any], images: np.ndarray, labels: np.ndarray,
