@@ -43,7 +43,7 @@ def load_lab(examples: int):
     """The lab's pipeline, model and compile functions, for a training set of ``examples``."""
     placeholder = np.zeros((examples, 32, 32, 3), dtype=np.uint8)
     return solution_namespace("lab3-cifar10", ("setup", "make_pipeline", "build_vgg",
-                                               "warmup_cosine", "recipe"),
+                                               "warmup_cosine", "recipe", "compile_vgg"),
                               preset={"x_train": placeholder})
 
 

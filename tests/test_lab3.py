@@ -57,14 +57,14 @@ def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, cifar
 
 
 def _train_submission(folder: Path) -> None:
-    """Weights a student would submit, trained (briefly, on the synthetic set) with the lab's code."""
+    """Weights a student would submit, trained briefly on the synthetic set with the lab's code."""
     import keras
 
     from cnnkit.data import load_cifar10
 
     train, _ = load_cifar10()
     lab = solution_namespace(LAB, ("setup", "make_pipeline", "build_vgg", "warmup_cosine",
-                                   "recipe"), preset={"x_train": train.images})
+                                   "recipe", "compile_vgg"), preset={"x_train": train.images})
     keras.utils.set_random_seed(0)
     vgg = lab.compile_vgg(lab.build_vgg(), epochs=5)
     # Small batches: enough steps for batch norm's moving statistics to settle on a small set.

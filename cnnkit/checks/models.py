@@ -20,7 +20,7 @@ GRADING_SLICE_SEED = 2026
 
 __all__ = [
     "GRADING_SLICE_SIZE", "check_doubling_widths", "check_feature_map", "check_fewer_parameters",
-    "check_label_smoothing", "check_layers", "check_parameter_budget", "check_parameter_count",
+    "check_compiled", "check_layers", "check_parameter_budget", "check_parameter_count",
     "check_probabilities", "check_saved_accuracy", "check_scales_inputs", "check_trains",
     "grading_slice",
 ]
@@ -194,6 +194,8 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
                              f"{outputs.shape}.")
     accuracy = float(np.mean(outputs.argmax(axis=1) == labels))
     where = "the other test images" if rest else "the grading slice"
+    scaling = ("feed the model images scaled as the pipeline does" if scale is not None
+               else "keep the scaling inside the model")
     if profile.name == "smoke":
         print(f"{name}: {accuracy:.2%} on {where} (smoke profile: the "
               f"{minimum:.1%} bar applies to weights trained in the full profile).")
@@ -202,8 +204,8 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
         raise AssertionError(
             f"{name}: {accuracy:.2%} of {len(labels):,} graded test images are right, expected "
             f"at least {minimum:.1%}. Hint: train in the full profile (CNNKIT_PROFILE unset) with "
-            "the lab's recipe, keep the scaling inside the model, and hand in the .weights.h5 "
-            "file the training cell wrote.")
+            f"the lab's recipe, {scaling}, and hand in the .weights.h5 file the training cell "
+            "wrote.")
     print(f"{name}: {accuracy:.2%} of {len(labels):,} graded test images (bar {minimum:.1%}).")
 
 
@@ -270,26 +272,39 @@ def check_doubling_widths(model: Any, name: str = "model") -> None:
 
     _require_model(model, name)
     widths = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    blocks = [width for index, width in enumerate(widths) if index == 0 or width != widths[index - 1]]
+    blocks = [width for index, width in enumerate(widths)
+              if index == 0 or width != widths[index - 1]]
     if len(blocks) < 2 or any(after != 2 * before for before, after in zip(blocks, blocks[1:])):
         raise AssertionError(f"{name}: convolution widths {widths}; expected blocks whose width "
                              "doubles, e.g. [32, 32, 64, 64, 128, 128].")
     print(f"{name}: widths {' -> '.join(map(str, blocks))}.")
 
 
-def check_label_smoothing(model: Any, smoothing: float, name: str = "model") -> None:
-    """Assert ``model`` is compiled with categorical cross-entropy smoothed by ``smoothing``."""
+def check_compiled(model: Any, label_smoothing: float, name: str = "model") -> None:
+    """Assert ``model`` is compiled with a learning-rate schedule and smoothed cross-entropy.
+
+    Expected: the optimizer's learning rate is a `keras.optimizers.schedules.LearningRateSchedule`
+    and the loss `keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)`.
+    """
     import keras
 
     _require_model(model, name)
+    if getattr(model, "optimizer", None) is None:
+        raise AssertionError(f"{name} is not compiled. Fix: call model.compile(...) and return "
+                             "the model.")
     loss = getattr(model, "loss", None)
     if not isinstance(loss, keras.losses.CategoricalCrossentropy):
         raise AssertionError(f"{name}: compiled with loss {loss!r}; expected "
                              "keras.losses.CategoricalCrossentropy(label_smoothing=...).")
     got = loss.get_config().get("label_smoothing", 0.0)
-    if not np.isclose(got, smoothing):
-        raise AssertionError(f"{name}: label_smoothing={got}; expected {smoothing}.")
-    print(f"{name}: categorical cross-entropy with label smoothing {smoothing:g}.")
+    if not np.isclose(got, label_smoothing):
+        raise AssertionError(f"{name}: label_smoothing={got}; expected {label_smoothing}.")
+    rate = getattr(model.optimizer, "_learning_rate", None)
+    if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise AssertionError(f"{name}: the optimizer's learning rate is a fixed number; expected "
+                             "a schedule object (e.g. WarmupCosine(total_steps, peak)).")
+    print(f"{name}: {type(rate).__name__} schedule; cross-entropy with label smoothing "
+          f"{label_smoothing:g}.")
 
 
 def check_trains(build: Callable[[], Any], images: np.ndarray, labels: np.ndarray,

@@ -50,13 +50,21 @@ def _variants(image: np.ndarray, pad: int) -> list[tuple[bool, int, int, np.ndar
     return found
 
 
-def _batches(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
-             **kwargs) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _dataset(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
+             **kwargs):  # noqa: ANN202 - a tf.data.Dataset
     import tensorflow as tf
 
     dataset = call_explained(make_pipeline, call, images.copy(), labels.copy(), **kwargs)
     if not isinstance(dataset, tf.data.Dataset):
         raise AssertionError(f"{call}: expected a tf.data.Dataset, got {type(dataset).__name__}.")
+    return dataset
+
+
+def _batches(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
+             dataset=None, **kwargs) -> tuple[list[np.ndarray], list[np.ndarray]]:  # noqa: ANN001
+    """One pass over ``dataset`` (default: a new pipeline) as lists of image and target batches."""
+    if dataset is None:
+        dataset = _dataset(make_pipeline, call, images, labels, **kwargs)
     xs, ys = [], []
     for number, batch in enumerate(call_explained(lambda: list(dataset.as_numpy_iterator()),
                                                   f"iterating {call}")):
@@ -83,14 +91,15 @@ def _check_batch_sizes(xs: list[np.ndarray], batch_size: int, total: int, call: 
                              "once per epoch, in batches of batch_size).")
 
 
-def check_pipeline(make_pipeline: Callable, count: int = 48, batch_size: int = 16,
+def check_pipeline(make_pipeline: Callable, count: int = 50, batch_size: int = 16,
                    pad: int = 4) -> None:
     """Check ``make_pipeline(images, labels, training, batch_size, seed)`` on marked images.
 
     Evaluation: images scaled to [0, 1] in their order, one-hot targets of their own labels, the
     same on every pass. Training: each image exactly once per epoch, shuffled, each one a flip
     and/or a shift of at most ``pad`` pixels (zeros shifted in) of its own source, with its own
-    label; flips and shifts both occur; the same seed gives the same epoch, another seed another.
+    label; flips and shifts both occur within a batch; a second pass over the same dataset is
+    reshuffled and re-augmented; the same seed gives the same epoch, another seed another.
     """
     images, labels = marked_images(count)
     expected_targets = np.eye(10, dtype=np.float32)[labels]
@@ -100,8 +109,13 @@ def check_pipeline(make_pipeline: Callable, count: int = 48, batch_size: int = 1
     _check_batch_sizes(first[0], batch_size, count, call)
     x, y = np.concatenate(first[0]), np.concatenate(first[1])
     if not np.allclose(x, images / 255, atol=1e-6):
-        raise AssertionError(f"{call}: the images differ from images / 255 in their original "
-                             "order. Hint: no shuffle and no augmentation at evaluation.")
+        sources = [_source_of(image) for image in x]
+        if None not in sources and x.max() > 0.5 and sources != list(range(count)):
+            raise AssertionError(f"{call}: the images are not in their original order. Hint: "
+                                 "no shuffle at evaluation.")
+        raise AssertionError(f"{call}: the images differ from images / 255. Hint: at evaluation "
+                             "nothing random (no flip, no crop), and scale with "
+                             "tf.cast(image, tf.float32) / 255 only.")
     if not np.allclose(y, expected_targets):
         raise AssertionError(f"{call}: the targets are not the one-hot labels of their images. "
                              "Hint: tf.one_hot(label, 10) in the same map as the image.")
@@ -110,15 +124,17 @@ def check_pipeline(make_pipeline: Callable, count: int = 48, batch_size: int = 1
     if not np.array_equal(x, again):
         raise AssertionError(f"{call}: two passes differ; evaluation must not be random.")
 
-    def epoch(seed: int) -> tuple[str, np.ndarray, np.ndarray]:
+    def epoch(seed: int, dataset=None) -> tuple[str, np.ndarray, np.ndarray]:  # noqa: ANN001
         text = (f"make_pipeline(images {images.shape}, labels, training=True, "
                 f"batch_size={batch_size}, seed={seed})")
-        xs, ys = _batches(make_pipeline, text, images, labels, training=True,
+        xs, ys = _batches(make_pipeline, text, images, labels, dataset=dataset, training=True,
                           batch_size=batch_size, seed=seed)
         _check_batch_sizes(xs, batch_size, count, text)
         return text, np.concatenate(xs), np.concatenate(ys)
 
-    call, x, y = epoch(3)
+    training = _dataset(make_pipeline, "make_pipeline(..., training=True, seed=3)", images, labels,
+                        training=True, batch_size=batch_size, seed=3)
+    call, x, y = epoch(3, training)
     if x.min() < 0 or x.max() > 1:
         raise AssertionError(f"{call}: values range over [{x.min():.3g}, {x.max():.3g}]; "
                              "expected [0, 1].")
@@ -129,13 +145,19 @@ def check_pipeline(make_pipeline: Callable, count: int = 48, batch_size: int = 1
     if sources == list(range(count)):
         raise AssertionError(f"{call}: the images come in their original order. Hint: shuffle "
                              "the training set (with the seed).")
+    if max(sources[:batch_size]) < count // 2:
+        raise AssertionError(f"{call}: the first batch holds only images from the first half "
+                             f"({sorted(sources[:batch_size])}). Hint: shuffle with a buffer as "
+                             "large as the data set.")
     flips = shifts = 0
+    per_batch: list[set] = [set() for _ in range(count // batch_size)]
     for position, (image, source) in enumerate(zip(x, sources)):
         if not np.allclose(y[position], expected_targets[source]):
             raise AssertionError(f"{call}: example {position} is image {source} but carries the "
                                  f"target {y[position].argmax()}, not its label {labels[source]}. "
                                  "Hint: shuffle and augment (image, label) pairs together.")
-        match = next(((flipped, dy, dx) for flipped, dy, dx, variant in _variants(images[source], pad)
+        match = next(((flipped, dy, dx)
+                      for flipped, dy, dx, variant in _variants(images[source], pad)
                       if np.allclose(image, variant, atol=1e-6)), None)
         if match is None:
             raise AssertionError(
@@ -144,9 +166,19 @@ def check_pipeline(make_pipeline: Callable, count: int = 48, batch_size: int = 1
                 "each side, then crop back to the original size; scale to [0, 1] once.")
         flips += match[0]
         shifts += match[1:] != (0, 0)
+        if position // batch_size < len(per_batch):
+            per_batch[position // batch_size].add(match)
     if not 0.2 * count <= flips <= 0.8 * count or shifts < 0.3 * count:
         raise AssertionError(f"{call}: {flips} of {count} images flipped and {shifts} shifted; "
                              "expected about half flipped and most shifted (random per image).")
+    if any(len({flipped for flipped, _, _ in batch}) < 2 or len(batch) < 3 for batch in per_batch):
+        raise AssertionError(f"{call}: within a batch all images got the same flip or shift; "
+                             "expected a random choice per image. Hint: augment in a map "
+                             "before .batch().")
+    if np.array_equal(x, epoch(3, training)[1]):
+        raise AssertionError(f"{call}: a second pass over the same dataset repeats the first "
+                             "exactly. Hint: cache before shuffling and augmenting, and let the "
+                             "shuffle reshuffle each iteration, so every epoch differs.")
     if not np.array_equal(x, epoch(3)[1]):
         raise AssertionError(f"{call}: a second pipeline with the same seed gave another epoch. "
                              "Hint: seed the shuffle and use stateless random ops seeded from "
@@ -172,6 +204,9 @@ def check_schedule(schedule: Callable, total_steps: int = 1000, peak: float = 1e
     call = f"schedule(tf.range({total_steps + 1}), total_steps={total_steps}, peak={peak:g})"
     rates = np.asarray(call_explained(schedule, call, steps, total_steps, peak, warmup_fraction),
                        dtype=np.float64).reshape(-1)
+    in_graph = tf.function(lambda step: schedule(step, total_steps, peak, warmup_fraction))
+    call_explained(in_graph, f"schedule(step) inside tf.function, as Keras calls it (with "
+                   "TensorFlow operations, not NumPy or math)", tf.constant(5, tf.int64))
     if rates.shape != (total_steps + 1,):
         raise AssertionError(f"{call}: expected {total_steps + 1} rates, got shape {rates.shape}.")
     warmup = int(total_steps * warmup_fraction)
