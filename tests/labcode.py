@@ -34,3 +34,53 @@ def make_course(folder: Path, lab: str) -> Path:
     shutil.copytree(ROOT / "solutions" / lab, folder / "solutions" / lab)
     shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
     return folder
+
+
+def collect_and_grade(course: Path, lab: str, inbox: Path,
+                      students: tuple[str, ...]) -> tuple[object, dict[str, tuple[float, float]]]:
+    """Run ``cnnkit course collect`` and ``grade --jobs 2`` in ``course`` as an instructor would.
+
+    Returns:
+        The grade run (a CompletedProcess: its stdout holds the summary table) and
+        (score, max_score) per student, read from the course gradebook.
+    """
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    def cnnkit(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(course),
+                               *args], capture_output=True, text=True, timeout=900)
+
+    collected = cnnkit("collect", lab, str(inbox))
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    graded = cnnkit("grade", lab, "--jobs", "2")
+    assert graded.returncode in (0, 1), graded.stdout + graded.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        scores = {student: gradebook.find_submission(lab, student) for student in students}
+        return graded, {student: (row.score, row.max_score) for student, row in scores.items()}
+
+
+def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, list[str]]:
+    """Run ``notebook`` in place under ``profile``; return the seconds taken and the cell errors."""
+    import os
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["CNNKIT_PROFILE"] = profile  # the kernel inherits it
+    try:
+        document = nbformat.read(notebook, as_version=4)
+        client = NotebookClient(document, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        os.environ.pop("CNNKIT_PROFILE", None)
+    nbformat.write(document, notebook)
+    errors = [f"{output['ename']}: {output['evalue']}"[:300] for cell in document.cells
+              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    return seconds, errors

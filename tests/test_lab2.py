@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from labcode import make_course, solution_namespace
+from labcode import collect_and_grade, execute, make_course, solution_namespace
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab2-mnist"
@@ -29,27 +25,6 @@ def _cells(path: Path) -> list[dict]:
 def _source(path: Path, grade_id: str) -> str:
     return next("".join(cell["source"]) for cell in _cells(path)
                 if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, list[str]]:
-    """Run ``notebook`` in place under ``profile``; return the seconds taken and the cell errors."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    os.environ["CNNKIT_PROFILE"] = profile  # the kernel inherits it
-    try:
-        document = nbformat.read(notebook, as_version=4)
-        client = NotebookClient(document, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(notebook.parent)}})
-        start = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - start
-    finally:
-        os.environ.pop("CNNKIT_PROFILE", None)
-    nbformat.write(document, notebook)
-    errors = [f"{output['ename']}: {output['evalue']}"[:300] for cell in document.cells
-              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
-    return seconds, errors
 
 
 def test_release_holds_no_solution_and_the_broken_lenet_to_fix():
@@ -150,7 +125,6 @@ def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero
     """cnnkit course grade: notebook + weights -> 20/20; the release with no weights -> 0/20;
     untrained MLP weights behind a switch to the smoke profile -> the MLP's 2 points lost."""
     import nbformat
-    from nbgrader.api import Gradebook
 
     folder, _ = trained
     course = make_course(tmp_path / "course", LAB)
@@ -168,20 +142,9 @@ def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero
     solution_namespace(LAB, ("setup", "build_mlp")).build_mlp().save_weights(
         carol / "mnist_mlp.weights.h5")
 
-    def cnnkit(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(course),
-                               *args], capture_output=True, text=True, timeout=900)
-
-    assert cnnkit("collect", LAB, str(inbox)).returncode == 0
-    graded = cnnkit("grade", LAB, "--jobs", "2")
-    assert graded.returncode in (0, 1), graded.stdout + graded.stderr
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        scores = {student: gradebook.find_submission(LAB, student)
-                  for student in ("alice", "bob", "carol")}
-        assert (scores["alice"].score, scores["alice"].max_score) == (MAX_POINTS, MAX_POINTS), \
-            graded.stdout
-        assert (scores["bob"].score, scores["bob"].max_score) == (0.0, MAX_POINTS)
-        assert scores["carol"].score == MAX_POINTS - 2
+    graded, scores = collect_and_grade(course, LAB, inbox, ("alice", "bob", "carol"))
+    assert scores == {"alice": (MAX_POINTS, MAX_POINTS), "bob": (0.0, MAX_POINTS),
+                      "carol": (MAX_POINTS - 2, MAX_POINTS)}, graded.stdout
     assert "%env CNNKIT_PROFILE=smoke" in graded.stdout  # flagged for review
     autograded = (course / "autograded" / "alice" / LAB / NOTEBOOK).read_text()
     assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"

@@ -7,14 +7,11 @@ lab's code and the grading mechanics, on data in the exact on-disk format.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from labcode import make_course, solution_namespace
-from test_lab2 import execute
+from labcode import collect_and_grade, execute, make_course, solution_namespace
 from tinydata import write_learnable_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +78,6 @@ def _train_submission(folder: Path) -> None:
 @pytest.mark.slow
 def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(tmp_path, cifar_env):
     """cnnkit course grade: solution + trained weights -> 20/20; the release -> 0/20."""
-    from nbgrader.api import Gradebook
-
     inbox = tmp_path / "inbox"
     alice, bob = inbox / "alice", inbox / "bob"
     alice.mkdir(parents=True)
@@ -92,17 +87,7 @@ def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(tmp_p
     shutil.copy(ROOT / "labs" / LAB / NOTEBOOK, bob / NOTEBOOK)
     course = make_course(tmp_path / "course", LAB)
 
-    def cnnkit(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(course),
-                               *args], capture_output=True, text=True, timeout=900)
-
-    assert cnnkit("collect", LAB, str(inbox)).returncode == 0
-    graded = cnnkit("grade", LAB, "--jobs", "2")
-    assert graded.returncode in (0, 1), graded.stdout + graded.stderr
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        alice_score = gradebook.find_submission(LAB, "alice")
-        bob_score = gradebook.find_submission(LAB, "bob")
-        assert (alice_score.score, alice_score.max_score) == (MAX_POINTS, MAX_POINTS), graded.stdout
-        assert (bob_score.score, bob_score.max_score) == (0.0, MAX_POINTS)
+    graded, scores = collect_and_grade(course, LAB, inbox, ("alice", "bob"))
+    assert scores == {"alice": (MAX_POINTS, MAX_POINTS), "bob": (0.0, MAX_POINTS)}, graded.stdout
     autograded = (course / "autograded" / "alice" / LAB / NOTEBOOK).read_text()
     assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"
