@@ -1,8 +1,9 @@
 """Checks of Keras models: output, feature-map shape, parameters, accuracy, trainability.
 
-The models of the labs take images exactly as `cnnkit.data` returns them (`uint8`, `(N, H, W, C)`,
-values 0..255) and put any scaling inside the model, so the graded weights can be evaluated on raw
-test images with no knowledge of the student's preprocessing.
+Lab 2's models take images exactly as `cnnkit.data` returns them (`uint8`, `(N, H, W, C)`, values
+0..255) and scale them inside the model; Lab 3's take images scaled to [0, 1], the contract its
+pipeline check enforces (`check_saved_accuracy(..., scale=1 / 255)`). Either way the graded
+weights are evaluated on the test images with no knowledge of the student's own preprocessing.
 """
 
 from __future__ import annotations
