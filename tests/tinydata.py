@@ -108,3 +108,41 @@ def write_learnable_cifar(folder: Path, per_batch: int = 512, test: int = 2048) 
         labels = rng.integers(0, 10, size=count)
         (folder / name).write_bytes(pickle_cifar_batch(images_of(labels), labels))
     return folder
+
+
+def write_photo_folder(folder: Path, classes: tuple[str, ...], per_class: int = 4,
+                       seed: int = 0) -> dict[str, list[Path]]:
+    """Write JPEGs of varying sizes into ``folder/<class>/``, the flower photos' layout.
+
+    Each class has its own dominant colour, so a model can tell them apart.
+
+    Returns:
+        The paths written, per class.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    written: dict[str, list[Path]] = {}
+    for index, name in enumerate(classes):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        written[name] = []
+        for number in range(per_class):
+            height, width = rng.integers(40, 90, size=2)
+            image = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+            image[..., index % 3] += np.uint8(120 + 30 * (index // 3))
+            path = folder / name / f"{number:04d}_{name}.jpg"
+            path.write_bytes(tf.io.encode_jpeg(image).numpy())
+            written[name].append(path)
+    return written
+
+
+def write_photo_archive(path: Path, top: str, classes: tuple[str, ...], per_class: int = 2) -> None:
+    """A .tgz holding ``top/<class>/*.jpg`` (and a LICENSE.txt), like flower_photos.tgz."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / top
+        write_photo_folder(root, classes, per_class)
+        (root / "LICENSE.txt").write_text("photos for tests\n")
+        with tarfile.open(path, "w:gz") as bundle:
+            bundle.add(root, arcname=top)

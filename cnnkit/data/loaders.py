@@ -108,6 +108,10 @@ def load_dataset(name: str, path: str | os.PathLike | None = None,
         ChecksumError, DataFormatError: a file is corrupt, truncated or not the original.
     """
     spec = get_spec(name)
+    if any(form.kind == "image_archive" for form in spec.forms):
+        raise ValueError(
+            f"{spec.name} is a folder of photos of different sizes, not fixed-size arrays. "
+            f"Fix: use cnnkit.data.load_{spec.name}(image_size=(160, 160)), which resizes them.")
     located = find(spec, path)
     if located is None:
         if path is not None:

@@ -38,7 +38,7 @@ class DataFile:
 class DataForm:
     """One complete way of holding a data set; ``kind`` selects the reader."""
 
-    kind: str  # "idx", "keras_npz", "cifar_archive" or "cifar_batches"
+    kind: str  # "idx", "keras_npz", "cifar_archive", "cifar_batches" or "image_archive"
     files: tuple[DataFile, ...]
 
 
@@ -49,7 +49,7 @@ class DatasetSpec:
     name: str
     title: str
     forms: tuple[DataForm, ...]
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int | None, int | None, int]  # None: photos of varying size
     num_train: int
     num_test: int
     class_names: tuple[str, ...]
@@ -130,7 +130,24 @@ CIFAR10 = DatasetSpec(
     keras_subdirs=("", "cifar-10-batches-py", "cifar-10-batches-py/cifar-10-batches-py"),
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST, CIFAR10)}
+FLOWERS = DatasetSpec(
+    name="flowers",
+    title="TensorFlow flower photos",
+    forms=(DataForm("image_archive", (DataFile(
+        "flower_photos.tgz", "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
+        228813984,
+        mirrors=("https://storage.googleapis.com/download.tensorflow.org/example_images/"
+                 "flower_photos.tgz",),
+        aliases=("flower_photos.tar.gz",)),)),),
+    image_shape=(None, None, 3),
+    num_train=3670,  # all photos; the lab holds out a seeded 20 % for validation
+    num_test=0,
+    class_names=("daisy", "dandelion", "roses", "sunflowers", "tulips"),
+    keras_subdirs=("",),
+)
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (MNIST, FASHION_MNIST, CIFAR10, FLOWERS)}
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -235,9 +235,11 @@ def _archive_entries(archive: Path) -> Iterator[Entry]:
                        lambda member=member: bundle.extractfile(member).read())
 
 
-def _source_entries(source: Path) -> Iterator[Entry]:
+def _source_entries(source: Path, spec: DatasetSpec) -> Iterator[Entry]:
     """Yield an `Entry` for each file in a folder (recursively), in an archive, or for one file."""
-    if source.is_dir():
+    if source.is_file() and _match(spec, source.name):
+        yield str(source), source.name, source.read_bytes  # a registered archive, taken whole
+    elif source.is_dir():
         for child in sorted(source.rglob("*")):
             if child.is_file():
                 yield str(child), child.name, child.read_bytes
@@ -276,7 +278,7 @@ def import_files(spec: DatasetSpec, source: str | os.PathLike) -> list[Path]:
         raise DataNotFoundError(f"No such file or folder: {source}.")
     verified: dict[str, tuple[DataForm, DataFile, bytes]] = {}
     rejected: dict[str, DataFormatError] = {}
-    for label, base_name, read in _source_entries(source):
+    for label, base_name, read in _source_entries(source, spec):
         matched = _match(spec, base_name)
         if matched is None or matched[1].name in verified:
             continue
