@@ -10,6 +10,8 @@ partial credit).
   test slice, trainability) for Labs 2-4.
 - `cnnkit.checks.evaluation`: confusion matrix, confident mistakes and shifted images (Lab 2).
 - `cnnkit.checks.pipeline`: a `tf.data` pipeline with augmentation, and an LR schedule (Lab 3).
+- `cnnkit.checks.transfer`: augmentation layers, the transfer model, freezing and fine-tuning,
+  batch-norm in inference mode (Lab 4).
 """
 
 from cnnkit.checks._common import assert_arrays_match
@@ -17,3 +19,4 @@ from cnnkit.checks.convolution import *  # noqa: F403 - the labs call checks.che
 from cnnkit.checks.evaluation import *  # noqa: F403
 from cnnkit.checks.models import *  # noqa: F403
 from cnnkit.checks.pipeline import *  # noqa: F403
+from cnnkit.checks.transfer import *  # noqa: F403

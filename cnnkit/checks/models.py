@@ -129,28 +129,36 @@ def check_fewer_parameters(small: Any, large: Any, small_name: str = "convnet",
           f"{large.count_params():,}.")
 
 
-def grading_slice(dataset: str = "mnist", rest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def grading_slice(dataset: str = "mnist", rest: bool = False,
+                  classes: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fixed 2,000 test images (and labels) that accuracy is graded on, or all the others.
 
     A seeded random choice from the whole test split, in original order, the same for everyone.
     The slice is public, so a hidden test also looks at the rest (``rest=True``): a model fitted
     to the slice would fail there.
 
+    Args:
+        classes: keep only the test images of these classes, labelled 0..len(classes)-1 in
+            that order (Lab 4's target task: Fashion-MNIST classes 5-9), before choosing.
+
     Returns:
         `(images, labels)`: `uint8` of shape `(2000, H, W, C)` and `int64` of shape `(2000,)`
         (with ``rest``: the remaining test images, e.g. 8,000 for MNIST).
     """
+    from cnnkit.backbones import source_split
     from cnnkit.data import load_dataset
 
     _, test = load_dataset(dataset)
-    chosen = subset(np.arange(len(test.labels)), size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
-    keep = np.setdiff1d(np.arange(len(test.labels)), chosen) if rest else chosen
-    return test.images[keep], test.labels[keep]
+    images, labels = source_split(test, classes) if classes else (test.images, test.labels)
+    chosen = subset(np.arange(len(labels)), size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
+    keep = np.setdiff1d(np.arange(len(labels)), chosen) if rest else chosen
+    return images[keep], labels[keep]
 
 
 def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
                          dataset: str = "mnist", directory: str | None = None,
-                         rest: bool = False, scale: float | None = None) -> None:
+                         rest: bool = False, scale: float | None = None,
+                         classes: tuple[int, ...] | None = None) -> None:
     """Assert the weights saved as ``NAME.weights.h5`` classify ``minimum`` of the grading slice.
 
     What is graded is the file that will be submitted, not whatever model the notebook holds:
@@ -168,6 +176,7 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
         rest: evaluate on the test images outside the grading slice instead.
         scale: for models that take scaled images (e.g. ``1 / 255`` for a pipeline that yields
             [0, 1]), the factor applied to the raw images first; None feeds raw `uint8`.
+        classes: grade on the test images of these classes only (see `grading_slice`).
     """
     import keras
 
@@ -184,7 +193,7 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
         load_weights(model, weights)
     except ValueError as error:
         raise AssertionError(f"{name}: {error}") from None
-    images, labels = grading_slice(dataset, rest)
+    images, labels = grading_slice(dataset, rest, classes)
     if scale is not None:
         images = images.astype(np.float32) * np.float32(scale)
     call = f"{builder} with {weights.name}, on {len(images)} test images"
