@@ -10,7 +10,7 @@ import pytest
 from cnnkit.course.release import lab_names
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_POINTS = {"lab1-convolution": 18, "lab2-mnist": 20, "lab3-cifar10": 20}
+MAX_POINTS = {"lab1-convolution": 18, "lab2-mnist": 20, "lab3-cifar10": 20, "lab4-transfer": 20}
 
 
 def _cells(lab: str, folder: str = "solutions") -> list[dict]:

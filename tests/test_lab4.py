@@ -1,0 +1,119 @@
+"""Lab 4: both tracks run end to end, and grading gives full marks to real work, none to the stub.
+
+The offline track runs on the real Fashion-MNIST (CI installs it); the imagenet track runs on a
+small folder of JPEGs in the flower photos' layout with MobileNetV2's random weights, since
+neither the photos nor the ImageNet weights can be downloaded here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labcode import collect_and_grade, execute, make_course, solution_namespace
+from tinydata import write_photo_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = "lab4-transfer"
+NOTEBOOK = f"{LAB}.ipynb"
+MAX_POINTS = 20.0
+LAB_CELLS = ("setup", "load_data", "build_augmentation", "backbone", "build_transfer_model",
+             "make_model", "start_feature_extraction", "start_fine_tuning", "graded_model")
+
+
+def test_release_holds_no_solution():
+    """The student copy has stubs where the augmentation, the model and both phases go."""
+    text = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
+    for solution_code in ("RandomShear(x_factor=shear", "GlobalAveragePooling2D(name",
+                          "backbone.trainable = False", "in_top and not isinstance"):
+        assert solution_code not in text, f"the released lab contains {solution_code!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_offline_track_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, real_fashion_mnist):
+    folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path / LAB)
+    seconds, errors = execute(folder / NOTEBOOK, "smoke")
+    assert errors == []
+    assert seconds < 120, f"the smoke run took {seconds:.0f} s"
+    for phase in ("features", "finetuned", "scratch"):
+        assert (folder / f"lab4_offline_{phase}.smoke.weights.h5").is_file()
+
+
+@pytest.mark.slow
+def test_imagenet_track_runs_on_a_local_photo_folder(tmp_path, monkeypatch):
+    """The same notebook with the switch on "imagenet": MobileNetV2 (random weights) on JPEGs."""
+    cache = tmp_path / "cache"
+    write_photo_folder(cache / "flowers" / "flower_photos",
+                       ("daisy", "dandelion", "roses", "sunflowers", "tulips"), per_class=8)
+    monkeypatch.setenv("CNNKIT_DATA_DIR", str(cache))
+    monkeypatch.setenv("CNNKIT_OFFLINE", "1")
+    monkeypatch.setenv("CNNKIT_IMAGENET_WEIGHTS", "none")
+    folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path / LAB)
+    notebook = folder / NOTEBOOK
+    source = notebook.read_text()
+    assert source.count('choose_track(\\"offline\\")') == 1
+    notebook.write_text(source.replace('choose_track(\\"offline\\")', 'choose_track(\\"imagenet\\")'))
+
+    seconds, errors = execute(notebook, "smoke")
+
+    assert errors == []
+    outputs = json.loads(notebook.read_text())["cells"]
+    printed = "".join("".join(output.get("text", "")) for cell in outputs
+                      if cell["cell_type"] == "code" for output in cell.get("outputs", []))
+    assert "track: imagenet" in printed
+    assert "mobilenetv2" in printed.lower()
+    assert "The imagenet track is not graded" in printed
+    assert (folder / "lab4_imagenet_finetuned.smoke.weights.h5").is_file()
+
+
+def _train_submission(folder: Path) -> float:
+    """Weights a student would hand in, trained briefly with the lab's own functions."""
+    import keras
+
+    lab = solution_namespace(LAB, LAB_CELLS)
+    keras.utils.set_random_seed(0)
+    lab.start_feature_extraction(lab.model, lab.backbone, lab.track.feature_learning_rate)
+    lab.model.fit(lab.x_train, lab.y_train, epochs=10, batch_size=32, verbose=0)
+    lab.model.save_weights(folder / "lab4_offline_features.weights.h5")
+    lab.start_fine_tuning(lab.model, lab.backbone, lab.track.top_n,
+                          lab.track.fine_tune_learning_rate)
+    lab.model.fit(lab.x_train, lab.y_train, epochs=10, batch_size=32, verbose=0)
+    lab.model.save_weights(folder / "lab4_offline_finetuned.weights.h5")
+    lab.build_graded_model().save_weights(folder / "lab4_offline_scratch.weights.h5")
+    predictions = lab.model.predict(lab.x_test, batch_size=500, verbose=0).argmax(axis=1)
+    return float(np.mean(predictions == lab.y_test))
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(
+        tmp_path, real_fashion_mnist):
+    """cnnkit course grade: solution + weights -> 20/20; the release -> 0/20; a submission that
+    asked for the imagenet track is graded on the offline one all the same."""
+    inbox = tmp_path / "inbox"
+    alice, bob, carol = inbox / "alice", inbox / "bob", inbox / "carol"
+    for student in (alice, bob, carol):
+        student.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / LAB / NOTEBOOK, alice / NOTEBOOK)
+    accuracy = _train_submission(alice)
+    assert accuracy >= 0.85, f"the briefly trained submission reached only {accuracy:.2%}"
+    shutil.copy(ROOT / "labs" / LAB / NOTEBOOK, bob / NOTEBOOK)
+    source = (ROOT / "solutions" / LAB / NOTEBOOK).read_text()
+    (carol / NOTEBOOK).write_text(
+        source.replace('choose_track(\\"offline\\")', 'choose_track(\\"imagenet\\")'))
+    for weights in alice.glob("*.weights.h5"):
+        shutil.copy(weights, carol / weights.name)
+    course = make_course(tmp_path / "course", LAB)
+
+    graded, scores = collect_and_grade(course, LAB, inbox, ("alice", "bob", "carol"))
+
+    assert scores == {"alice": (MAX_POINTS, MAX_POINTS), "bob": (0.0, MAX_POINTS),
+                      "carol": (MAX_POINTS, MAX_POINTS)}, graded.stdout
+    autograded = (course / "autograded" / "carol" / LAB / NOTEBOOK).read_text()
+    assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"
+    assert "the offline track is graded, so it runs instead of 'imagenet'" in autograded
