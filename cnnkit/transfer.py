@@ -111,7 +111,7 @@ def offline_data(labels_per_class: int = 100, seed: int = 2026) -> TransferData:
 
 def flowers_data(image_size: tuple[int, int] = (160, 160)) -> TransferData:
     """The flower photos at ``image_size``: a seeded 80 % to train on, 20 % to test on."""
-    from cnnkit.data.photos import load_flowers
+    from cnnkit.data import load_flowers
 
     train, test, names = load_flowers(image_size=image_size)
     return TransferData(train.images, train.labels, test.images, test.labels, names)

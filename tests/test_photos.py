@@ -7,7 +7,8 @@ import pytest
 
 from cnnkit.cli import main
 from cnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, load_dataset
-from cnnkit.data.photos import flowers_folder, load_flowers, load_image_folder
+from cnnkit.data import load_flowers, load_image_folder
+from cnnkit.data.photos import flowers_folder
 from tinydata import write_photo_archive, write_photo_folder
 
 CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")

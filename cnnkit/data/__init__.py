@@ -9,6 +9,7 @@ from cnnkit.data.loaders import (
     load_fashion_mnist,
     load_mnist,
 )
+from cnnkit.data.photos import load_flowers, load_image_folder
 from cnnkit.data.pipeline import make_dataset
 from cnnkit.data.registry import DATASETS, get_spec
 from cnnkit.data.store import data_dir, fetch, find, import_files, is_offline, keras_datasets_dir
@@ -16,5 +17,6 @@ from cnnkit.data.store import data_dir, fetch, find, import_files, is_offline, k
 __all__ = [
     "ChecksumError", "DataFormatError", "DataNotFoundError", "Split", "DATASETS", "class_names",
     "data_dir", "fetch", "find", "get_spec", "import_files", "is_offline", "keras_datasets_dir",
-    "load_cifar10", "load_dataset", "load_fashion_mnist", "load_mnist", "make_dataset",
+    "load_cifar10", "load_dataset", "load_fashion_mnist", "load_flowers", "load_image_folder",
+    "load_mnist", "make_dataset",
 ]
