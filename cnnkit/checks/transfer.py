@@ -19,7 +19,6 @@ from cnnkit.transfer import GRADED_TRACK, AugmentationSettings, chosen_track
 __all__ = ["check_augmentation", "check_transfer_model", "check_feature_extraction",
            "check_fine_tuning", "check_batchnorm_inference", "check_transfer_accuracy"]
 
-_GEOMETRIC = ("RandomRotation", "RandomTranslation", "RandomShear", "RandomZoom")
 
 
 def _bounds(value: Any) -> tuple[float, float]:
