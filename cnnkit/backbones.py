@@ -89,14 +89,6 @@ def load_fashion_backbone(pretrained: bool = True, weights: str | os.PathLike | 
     return backbone
 
 
-def source_split(split: Any, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the images of ``classes`` from a `Split` and number their labels 0..len(classes)-1."""
-    keep = np.isin(split.labels, classes)
-    relabel = np.full(int(split.labels.max()) + 1, -1, dtype=np.int64)
-    relabel[list(classes)] = np.arange(len(classes))
-    return split.images[keep], relabel[split.labels[keep]]
-
-
 def pretrain_fashion_backbone(output: str | os.PathLike = SHIPPED_WEIGHTS, epochs: int | None = None,
                               stop_after: int | None = None, verbose: int = 2) -> dict:
     """Pre-train the backbone on Fashion-MNIST classes 0-4 and write its weights and record.
@@ -119,15 +111,15 @@ def pretrain_fashion_backbone(output: str | os.PathLike = SHIPPED_WEIGHTS, epoch
     import keras
     import tensorflow as tf
 
-    from cnnkit.data import load_fashion_mnist
+    from cnnkit.data import load_fashion_mnist, select_classes
     from cnnkit.data.formats import sha256_of
     from cnnkit.train import set_seed
 
     recipe = dict(PRETRAIN_RECIPE, epochs=epochs or PRETRAIN_RECIPE["epochs"])
     set_seed(recipe["seed"], deterministic=True)
     train, test = load_fashion_mnist()
-    x_train, y_train = source_split(train, SOURCE_CLASSES)
-    x_test, y_test = source_split(test, SOURCE_CLASSES)
+    x_train, y_train = select_classes(train, SOURCE_CLASSES)
+    x_test, y_test = select_classes(test, SOURCE_CLASSES)
     model = source_classifier(fashion_backbone())
     steps = recipe["epochs"] * int(np.ceil(len(x_train) / recipe["batch_size"]))
     schedule = keras.optimizers.schedules.CosineDecay(

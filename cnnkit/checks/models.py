@@ -145,11 +145,10 @@ def grading_slice(dataset: str = "mnist", rest: bool = False,
         `(images, labels)`: `uint8` of shape `(2000, H, W, C)` and `int64` of shape `(2000,)`
         (with ``rest``: the remaining test images, e.g. 8,000 for MNIST).
     """
-    from cnnkit.backbones import source_split
-    from cnnkit.data import load_dataset
+    from cnnkit.data import load_dataset, select_classes
 
     _, test = load_dataset(dataset)
-    images, labels = source_split(test, classes) if classes else (test.images, test.labels)
+    images, labels = select_classes(test, classes) if classes else (test.images, test.labels)
     chosen = subset(np.arange(len(labels)), size=GRADING_SLICE_SIZE, seed=GRADING_SLICE_SEED)
     keep = np.setdiff1d(np.arange(len(labels)), chosen) if rest else chosen
     return images[keep], labels[keep]

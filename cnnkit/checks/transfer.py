@@ -53,9 +53,9 @@ def _expected_layers(settings: AugmentationSettings) -> dict[str, dict[str, Any]
 
 
 def _same(expected: Any, got: Any) -> bool:
-    if isinstance(expected, tuple):
+    if isinstance(expected, tuple):  # a (low, high) range
         try:
-            return np.allclose(expected, _bounds(got) if len(expected) == 2 else got, atol=1e-6)
+            return np.allclose(expected, _bounds(got), atol=1e-6)
         except (TypeError, ValueError):
             return False
     return expected == got

@@ -8,6 +8,7 @@ from cnnkit.data.loaders import (
     load_dataset,
     load_fashion_mnist,
     load_mnist,
+    select_classes,
 )
 from cnnkit.data.photos import load_flowers, load_image_folder
 from cnnkit.data.pipeline import make_dataset
@@ -18,5 +19,5 @@ __all__ = [
     "ChecksumError", "DataFormatError", "DataNotFoundError", "Split", "DATASETS", "class_names",
     "data_dir", "fetch", "find", "get_spec", "import_files", "is_offline", "keras_datasets_dir",
     "load_cifar10", "load_dataset", "load_fashion_mnist", "load_flowers", "load_image_folder",
-    "load_mnist", "make_dataset",
+    "load_mnist", "make_dataset", "select_classes",
 ]

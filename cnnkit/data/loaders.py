@@ -143,6 +143,17 @@ def load_cifar10(path: str | os.PathLike | None = None, verify: bool = True) -> 
     return load_dataset("cifar10", path, verify)
 
 
+def select_classes(split: Split, classes: tuple[int, ...]) -> Split:
+    """Keep the images of ``classes`` from ``split``, labelled 0..len(classes)-1 in that order.
+
+    E.g. Fashion-MNIST's classes 5-9 (Sandal ... Ankle boot) become labels 0-4.
+    """
+    keep = np.isin(split.labels, classes)
+    relabel = np.full(int(split.labels.max()) + 1, -1, dtype=np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+    return Split(split.images[keep], relabel[split.labels[keep]])
+
+
 def class_names(name: str) -> tuple[str, ...]:
     """Return the class names of a registered data set, indexed by label."""
     return get_spec(name).class_names
