@@ -91,7 +91,7 @@ def main() -> None:
         print(name, flush=True)
         report["cases"][name] = run_case(name, images, filters, pad)
 
-    lines = [f"# Lab 1 convolution benchmark\n", f"Measured {started} on {machine}.",
+    lines = ["# Lab 1 convolution benchmark\n", f"Measured {started} on {machine}.",
              "Best of several runs (naive: one run); every candidate's output was checked against "
              "tf.nn.conv2d first.\n"]
     a, b = report["cases"].values()

@@ -62,6 +62,20 @@ def collect_and_grade(course: Path, lab: str, inbox: Path,
         return graded, {student: (row.score, row.max_score) for student, row in scores.items()}
 
 
+def smoke_run(lab: str, tmp_path: Path, limit: float = 120.0) -> Path:
+    """Copy solutions/LAB into ``tmp_path``, run it in the smoke profile and return the copy.
+
+    Asserts that no cell failed and that the whole lab took less than ``limit`` seconds.
+    """
+    import shutil
+
+    folder = shutil.copytree(ROOT / "solutions" / lab, tmp_path / lab)
+    seconds, errors = execute(folder / f"{lab}.ipynb", "smoke")
+    assert errors == []
+    assert seconds < limit, f"the smoke run took {seconds:.0f} s"
+    return folder
+
+
 def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, list[str]]:
     """Run ``notebook`` in place under ``profile``; return the seconds taken and the cell errors."""
     import os

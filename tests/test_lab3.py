@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labcode import collect_and_grade, execute, make_course, solution_namespace
+from labcode import collect_and_grade, make_course, smoke_run, solution_namespace
 from tinydata import write_learnable_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,10 +46,7 @@ def test_release_holds_no_solution():
 @pytest.mark.slow
 def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, cifar_env):
     """Smoke profile on CIFAR-format files: no cell fails, the whole lab in under 2 minutes."""
-    folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path / LAB)
-    seconds, errors = execute(folder / NOTEBOOK, "smoke")
-    assert errors == []
-    assert seconds < 120, f"the smoke run took {seconds:.0f} s"
+    folder = smoke_run(LAB, tmp_path)
     assert (folder / "cifar_vgg.smoke.weights.h5").is_file()
 
 

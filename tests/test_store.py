@@ -10,7 +10,6 @@ import shutil
 import tarfile
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnkit.checks._common import assert_arrays_match, call_explained, describe, passed
+from cnnkit.checks._common import assert_arrays_match, call_explained, passed
 
 __all__ = [
     "check_conv2d", "check_conv2d_backward", "check_conv2d_rejects_bad_arguments",

@@ -205,7 +205,7 @@ def check_schedule(schedule: Callable, total_steps: int = 1000, peak: float = 1e
     rates = np.asarray(call_explained(schedule, call, steps, total_steps, peak, warmup_fraction),
                        dtype=np.float64).reshape(-1)
     in_graph = tf.function(lambda step: schedule(step, total_steps, peak, warmup_fraction))
-    call_explained(in_graph, f"schedule(step) inside tf.function, as Keras calls it (with "
+    call_explained(in_graph, "schedule(step) inside tf.function, as Keras calls it (with "
                    "TensorFlow operations, not NumPy or math)", tf.constant(5, tf.int64))
     if rates.shape != (total_steps + 1,):
         raise AssertionError(f"{call}: expected {total_steps + 1} rates, got shape {rates.shape}.")
