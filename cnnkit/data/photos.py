@@ -151,3 +151,15 @@ def load_flowers(path: str | os.PathLike | None = None, image_size: tuple[int, i
     """
     return load_image_folder(flowers_folder(path, verify), image_size, validation_split, seed)
 
+
+
+def load_sample_photo() -> np.ndarray:
+    """Return a real colour photo that ships with Matplotlib: Grace Hopper, `uint8` `(600, 512, 3)`.
+
+    It needs no download, so the lecture notebooks can convolve a real photograph offline.
+    """
+    import matplotlib.cbook
+    from PIL import Image
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
+        return np.asarray(Image.open(file).convert("RGB"), dtype=np.uint8)
