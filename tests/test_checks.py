@@ -171,9 +171,26 @@ def test_numpy_only_catches_tensorflow_and_the_oracle_even_through_a_helper():
         checks.check_numpy_only(hides_it)
 
 
+def test_numpy_only_refuses_the_lecture_arithmetic_as_lab1_answers():
+    """cnnkit.arithmetic computes output sizes for the lectures: may Lab 1's answers call it? No."""
+    from cnnkit import arithmetic
+    from cnnkit.arithmetic import conv_param_count
+
+    def conv_output_size(n, f, padding="valid", stride=1, dilation=1):
+        return arithmetic.conv_output_size(n, f, stride, padding, dilation)
+
+    def conv_params(f, c_in, k):
+        return conv_param_count(f, c_in, k)
+
+    for borrowed in (conv_output_size, conv_params):
+        with pytest.raises(AssertionError, match=r"uses '\w+' from cnnkit.arithmetic"):
+            checks.check_numpy_only(borrowed)
+
+
 def test_numpy_only_passes_the_solution(capsys):
     """Do the solution's functions pass the NumPy-only audit?"""
-    checks.check_numpy_only(LAB1.conv2d_naive, LAB1.conv2d_fast, LAB1.max_pool2d, LAB1.conv2d_backward)
+    checks.check_numpy_only(LAB1.conv2d_naive, LAB1.conv2d_fast, LAB1.max_pool2d, LAB1.conv2d_backward,
+                            LAB1.conv_output_size, LAB1.conv_params)
     assert capsys.readouterr().out.endswith("NumPy only.\n")
 
 
