@@ -63,6 +63,12 @@ def conv_output_size(input_size: int, kernel_size: int, stride: int = 1,
         3
     """
     call = f"conv_output_size({input_size}, {kernel_size}, stride={stride}, padding={padding!r})"
+    return _output_size(input_size, kernel_size, stride, padding, dilation, rounding, call)
+
+
+def _output_size(input_size: int, kernel_size: int, stride: int, padding: str | int, dilation: int,
+                 rounding: str, call: str) -> int:
+    """`conv_output_size` with the call text its errors quote."""
     for name, value, least in (("input_size", input_size, 1), ("kernel_size", kernel_size, 1),
                                ("stride", stride, 1), ("dilation", dilation, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
@@ -94,7 +100,9 @@ def pool_output_size(input_size: int, pool_size: int = 2, stride: int | None = N
 
     `stride` defaults to `pool_size`; see `conv_output_size` for `padding` and `rounding`.
     """
-    return conv_output_size(input_size, pool_size, stride or pool_size, padding, 1, rounding)
+    stride = stride or pool_size
+    call = f"pool_output_size({input_size}, {pool_size}, stride={stride}, padding={padding!r})"
+    return _output_size(input_size, pool_size, stride, padding, 1, rounding, call)
 
 
 def same_padding(kernel_size: int) -> int:
@@ -296,6 +304,7 @@ def cost_table(model: Any) -> CostTable:
     models are listed in place. Totals are properties of the returned table.
 
     Raises:
+        TypeError: when `model` is not a Keras model.
         ValueError: when the model has not been built on an input shape.
 
     Example:
@@ -306,7 +315,7 @@ def cost_table(model: Any) -> CostTable:
     import keras
 
     if not isinstance(model, keras.Model):
-        raise ValueError(f"cost_table: received {type(model).__name__}; expected a keras.Model.")
+        raise TypeError(f"cost_table: received {type(model).__name__}; expected a keras.Model.")
     try:
         model.inputs  # noqa: B018 - raises while the model has no input shape
         inputs_known = bool(model.inputs)

@@ -91,7 +91,7 @@ def show_feature_maps(feature_maps: np.ndarray, columns: int = 8, cell_size: flo
 def _draw_grid(axis: Any, values: np.ndarray, title: str, highlight: tuple[int, int, int, int] | None,
                color: str) -> None:
     """Draw a 2-D array as a table of numbers, with an optional highlighted rectangle."""
-    import matplotlib.patches as patches
+    from matplotlib import patches
 
     rows, columns = values.shape
     axis.set_xlim(0, columns)

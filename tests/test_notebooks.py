@@ -1,0 +1,163 @@
+"""The lecture notebooks: committed clean, in the course's order, and computing the facts they state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from labcode import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+ORDER = ["01-why-convolutions", "02-convolution-operation", "03-convolution-arithmetic",
+         "04-pooling-and-invariance", "05-architectures", "06-what-cnns-learn",
+         "07-beyond-classification"]
+SMOKE_LIMIT_SECONDS = 120
+# The real data sets each notebook reads (CI has them; elsewhere the run is skipped without them).
+NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"), "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
+         "06-what-cnns-learn": ("fashion_mnist",), "07-beyond-classification": ("mnist",)}
+
+# Printed by the notebooks' cells: each string proves that a CURRICULUM number was computed.
+FACTS = {
+    "01-why-convolutions": [
+        "dense layer of 1,000 units: 921,601,000 parameters ≈ 922 M",
+        "200×200×1 image into 40,000 units: 1,600,040,000 parameters ≈ 1.6 G",
+        "as the lectures say it: ~2 B",
+        "32×32×3 image: 3,072 features", "64×64×3 image: 12,288 features",
+        "same outputs with permuted weights: True",
+        "MLP total 203,530 parameters", "ConvNet total: 431,754 parameters",
+        "mnist: images 28×28×1 uint8 (values 0..255), 60,000 training / 10,000 test, 10 classes",
+        "fashion_mnist: images 28×28×1 uint8 (values 0..255), 60,000 training / 10,000 test",
+        "images 32×32×3 (3,072 values), 50,000 training / 10,000 test, 10 classes",
+        "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck",
+        "7.60 %   LeCun et al. 1998", "1.60 %   Simard", "0.23 %   Cireşan", "5.19 %   Huang",
+        "4.00 %   Zagoruyko", "50.00 %",
+        "measured: linear softmax classifier, MNIST test error",
+    ],
+    "02-convolution-operation": [
+        "feature map: [[12, 12, 17], [10, 17, 19], [9, 6, 14]]",
+        "NumPy and Keras agree: True",
+        "correlation equals convolution for the worked kernel: False",
+        "cross_correlate2d with the flipped kernel equals convolve2d: True",
+        "correlation equals convolution for the symmetric kernel: True",
+        "response on the matching patch:", "response on the non-matching patch:",
+        "image (32, 32, 3), filter (5, 5, 3): three maps [(28, 28), (28, 28), (28, 28)], summed into one (28, 28)",
+        "equals the sum of the three per-channel correlations: True",
+        "input 32×32×3 -> output 28×28×6", "kernel shape (3, 3, 16, 32)",
+    ],
+    "03-convolution-arithmetic": [
+        "7×7 input, 3×3 filter, stride 1: output 5×5", "7×7 input, 3×3 filter, stride 2: output 3×3",
+        "(7 - 3 + 2*0) / 3 + 1 = 2.33 is not a whole number, so the filter does not fit",
+        "30 / 32 / 34", "28 / 32 / 36", "26 / 32 / 38",
+        "32 → 28 → 24 → 20 → 16 → 12 → 8 → 4",
+        "5 filters of 5×5×3, weights: 375", "with one bias per filter: 380",
+        "F=3, S=1, P=1: {28: 28, 32: 32, 224: 224}  keeps the size: True",
+        "MaxPooling2D: 224×224×64 → 112×112×64, parameters: 0",
+        "last pool padding 'valid': 28×28×1 → 26×26×16 → 13×13×16 → 11×11×64 → 5×5×64",
+        "last pool padding 'same': 28×28×1 → 26×26×16 → 13×13×16 → 11×11×64 → 6×6×64  (matches the lecture: True)",
+        "224: halved exactly 5 times",
+        "(227 − 11)/4 + 1 = 55.00: exact 55",
+        "3 stacked 3×3 conv(s): receptive field 7×7, measured with Keras: 7",
+        "3 × 3×3 (27·C²): 110,592 weights (Keras 110,592)  vs  one 7×7 (49·C²): 200,704",
+    ],
+    "04-pooling-and-invariance": [
+        "2×2/2 max pooling:", "block1_conv1 → block5_pool: positions ÷ 1,024, channels × 8",
+        "equivariant: True", "after global max-pool", "global max-pool features: shift 3 px →",
+        "chance level 0.100",
+    ],
+    "05-architectures": [
+        "C3: output (10, 10, 16), trainable parameters 1,516 (by hand: 1,516), connections 151,600",
+        "S2: output (14, 14, 6), parameters 12, connections 5,880",
+        "LeNet-5 in all: 60,850 trainable parameters",
+        "MNIST test error, trained with distortions (LeCun et al., 1998): 0.8 %",
+        "CONV1 output: 55×55×96 = (55, 55, 96); parameters (11·11·3)·96 + 96 = 34,944 (Keras: 34,944)",
+        "after pool1: 27×27×96", "after pool2: 13×13×256", "after pool3: 6×6×256",
+        "AlexNet in all: 62,378,344 parameters ≈ 62.4 M",
+        "to 55×55×96 (290,400): 43.71 G weights",
+        "top-5 test error, ILSVRC-2012: 15.3 %", "runner-up's top-5 test error: 26.2 %",
+        "training time: 5–6 days",
+        "same shapes and parameters as keras.applications.VGG16: True",
+        "VGG-16: 138,357,544 parameters ≈ 138.4 M; float32: 553.4 MB",
+        "weights + momentum (×2): 1.11 GB", "Adam's 2 moments (×4): 2.21 GB",
+        "fc1 weights 7·7·512·4096 = 102,760,448",
+        "sum of the per-layer rows (input included): 15,237,608",
+        "quoted on the slide: 24.0 M ≈ 93 MB",
+        "VGG-16 multiply-adds per image: convolutions 15.35 G",
+        "(Simonyan & Zisserman, 2015): 7.1–8.0 %",
+        "(Szegedy et al., 2015): 6.67 %",
+        "the bottlenecks cut the multiply-adds 2.4×",
+        "residual block with F = 0 returns its input: True",
+        "ResNet50: 50 weighted layers on the main path, 25,636,712 parameters, 3.86 G multiply-adds",
+        "ResNet152: 152 weighted layers", "ILSVRC-2015: 3.57 %",
+        "ratio: measured 0.1131, formula 1/K + 1/F² = 0.1131",
+        "full convolutions      29,306,056      4,867 M |             71.7 %    4,866 M  29.3 M",
+        "depthwise separable     4,253,864        569 M |             70.6 %      569 M   4.2 M",
+        "keras.applications.MobileNet: 4,253,864 parameters (same: True)",
+        "EfficientNetV2S ",
+    ],
+    "06-what-cnns-learn": [
+        "Fashion-MNIST test images:", "gradient norm: first layer",
+        "conv1 kernel shape (F, F, C_in, K): (3, 3, 1, 32)", "relu1: feature maps 26×26×32",
+        "on the noise start ->", "relu3 mean squared activation",
+    ],
+    "07-beyond-classification": [
+        "input shape (28, 28, 1) -> output shape (28, 28, 1)", "stroke IoU",
+        "a 2×2 kernel from 64 to 32 channels: (2·2·64)·32 + 32 = 8,224 parameters",
+        "feature maps equal after shuffling positions: False",
+        "Gram matrices equal after shuffling positions: True",
+        "three strongest responses at [60, 190, 310]; the motif starts at [60, 190, 310]",
+    ],
+}
+
+
+def _cells(name: str) -> list[dict]:
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_one_notebook_per_topic_in_order():
+    assert sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb")) == ORDER
+    assert sorted(FACTS) == sorted(ORDER), "each notebook lists the facts it must print"
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_committed_without_outputs(name):
+    """No cell holds an output or an execution count."""
+    dirty = [index for index, cell in enumerate(_cells(name))
+             if cell.get("outputs") or cell.get("execution_count")]
+    assert dirty == [], f"notebooks/{name}: cells {dirty} have outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_opens_with_title_objectives_time_and_one_setup_cell(name):
+    """Title, learning objectives and time first; then the setup cell that imports cnnkit first."""
+    cells = _cells(name)
+    opening = _source(cells[0])
+    assert cells[0]["cell_type"] == "markdown" and opening.startswith(f"# {name[:2]} — ")
+    assert "You will learn" in opening and "**Time:**" in opening
+    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert _source(code[0]).startswith("import cnnkit"), "the setup cell imports cnnkit first"
+    assert sum("import cnnkit" in _source(cell) for cell in code) == 1, "one setup cell"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ORDER)
+def test_executes_in_the_smoke_profile_and_prints_its_facts(name, tmp_path, request):
+    """The whole notebook runs without an error in under two minutes and prints every fact."""
+    for dataset in NEEDS.get(name, ()):
+        request.getfixturevalue(f"real_{dataset}")
+    notebook = Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path))
+    seconds, errors = execute(notebook, "smoke", timeout=SMOKE_LIMIT_SECONDS)
+    assert errors == []
+    assert seconds < SMOKE_LIMIT_SECONDS, f"{name} took {seconds:.0f} s in the smoke profile"
+    printed = "\n".join(
+        output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        for cell in nbformat.read(notebook, as_version=4).cells for output in cell.get("outputs", []))
+    missing = [fact for fact in FACTS[name] if fact not in printed]
+    assert missing == [], f"{name} no longer prints: {missing}"
