@@ -7,6 +7,7 @@ rounding silently. `cost_table(model)` reads any built Keras model, layer by lay
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +23,19 @@ ROUNDINGS = ("exact", "floor", "ceil")
 
 # --- sizes -------------------------------------------------------------------------------------
 
+def _is_int(value: object) -> bool:
+    """True for Python and NumPy integers, False for bools and floats."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _padding_pixels(padding: str | int, effective_kernel: int, call: str) -> int:
     """Pixels added on each side for 'valid', 'full' or an explicit int (not 'same')."""
     if padding == "valid":
         return 0
     if padding == "full":
         return effective_kernel - 1
-    if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
-        return padding
+    if _is_int(padding) and padding >= 0:
+        return int(padding)
     raise ValueError(f"{call}: received padding={padding!r}; expected 'valid', 'same', 'full' or an "
                      "int >= 0 (pixels added on each side).")
 
@@ -49,7 +55,9 @@ def conv_output_size(input_size: int, kernel_size: int, stride: int = 1,
         padding: 'valid' (P = 0), 'same', 'full', or an int P of pixels added on each side.
         dilation: D, the spacing between the filter's taps (1: a dense filter).
         rounding: what to do when (N - F + 2P) is not a multiple of S: 'exact' refuses,
-            'floor' drops the last partial window (Keras' 'valid'), 'ceil' keeps it.
+            'floor' drops the last partial window (Keras' 'valid'), 'ceil' keeps it unless it
+            would start in the right padding (PyTorch's `ceil_mode`). For pooling with
+            `kernel_size == stride`, 'ceil' equals Keras' 'same'; in general 'same' is ceil(N / S).
 
     Returns:
         The number of output pixels along this axis.
@@ -71,7 +79,7 @@ def _output_size(input_size: int, kernel_size: int, stride: int, padding: str | 
     """`conv_output_size` with the call text its errors quote."""
     for name, value, least in (("input_size", input_size, 1), ("kernel_size", kernel_size, 1),
                                ("stride", stride, 1), ("dilation", dilation, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        if not _is_int(value) or value < least:
             raise ValueError(f"{call}: received {name}={value!r}; expected an int >= {least}.")
     if rounding not in ROUNDINGS:
         raise ValueError(f"{call}: received rounding={rounding!r}; expected one of {ROUNDINGS}.")
@@ -90,8 +98,10 @@ def _output_size(input_size: int, kernel_size: int, stride: int, padding: str | 
             f"{span % stride} pixel(s) would be skipped. Expected (N - F + 2P) to be a multiple of "
             "the stride. Fix: change the padding or the stride, or pass rounding='floor' (what "
             "Keras' 'valid' does) or 'ceil'.")
-    whole = span // stride if rounding != "ceil" else -(-span // stride)
-    return whole + 1
+    steps = span // stride if rounding != "ceil" else -(-span // stride)
+    if rounding == "ceil" and steps * stride >= input_size + pad:
+        steps -= 1  # that window would start in the right padding and see no input
+    return steps + 1
 
 
 def pool_output_size(input_size: int, pool_size: int = 2, stride: int | None = None,
@@ -100,14 +110,14 @@ def pool_output_size(input_size: int, pool_size: int = 2, stride: int | None = N
 
     `stride` defaults to `pool_size`; see `conv_output_size` for `padding` and `rounding`.
     """
-    stride = stride or pool_size
+    stride = pool_size if stride is None else stride
     call = f"pool_output_size({input_size}, {pool_size}, stride={stride}, padding={padding!r})"
     return _output_size(input_size, pool_size, stride, padding, 1, rounding, call)
 
 
 def same_padding(kernel_size: int) -> int:
     """Return the zero padding P = (F - 1) / 2 that keeps the size at stride 1 (odd F only)."""
-    if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    if not _is_int(kernel_size) or kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"same_padding({kernel_size!r}): expected an odd int >= 1. An even "
                          "kernel needs unequal padding (Keras puts the extra pixel after).")
     return (kernel_size - 1) // 2
@@ -136,7 +146,10 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> int:
         5
     """
     field, jump = 1, 1
-    for layer in layers:
+    for index, layer in enumerate(layers):
+        if len(layer) not in (2, 3) or not all(_is_int(value) and value >= 1 for value in layer):
+            raise ValueError(f"receptive_field: layer {index} is {tuple(layer)!r}; expected "
+                             "(kernel_size, stride) or (kernel_size, stride, dilation), ints >= 1.")
         kernel_size, stride, dilation = (*layer, 1)[:3]
         field += dilation * (kernel_size - 1) * jump
         jump *= stride
@@ -240,7 +253,7 @@ class CostTable:
 
 
 def _megabytes(size_bytes: int) -> str:
-    """Format bytes with a decimal unit (1 MB = 10^6 bytes), as the lecture slides do."""
+    """Format bytes with a decimal unit (1 MB = 10^6 bytes; 1 MiB = 2^20 bytes is 4.9 % more)."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if size_bytes >= scale:
             return f"{size_bytes / scale:,.1f} {unit}"
@@ -286,10 +299,22 @@ def _connections(layer: Any, input_shape: tuple[int, ...], output_shape: tuple[i
 
 
 def _flat_layers(model: Any) -> Iterable[Any]:
-    """Yield the layers of a model, descending into nested models."""
+    """Yield the layers of a model, descending into nested models.
+
+    Raises:
+        ValueError: for a layer called more than once (shared weights) or a channels-first one,
+            which the table would count wrongly.
+    """
     import keras
 
     for layer in model.layers:
+        if len(getattr(layer, "_inbound_nodes", ())) > 1:
+            raise ValueError(f"cost_table: layer {layer.name!r} is called "
+                             f"{len(layer._inbound_nodes)} times (shared weights); the table counts "
+                             "each layer once. Fix: count a model in which each layer is called once.")
+        if getattr(layer, "data_format", "channels_last") == "channels_first":
+            raise ValueError(f"cost_table: layer {layer.name!r} is channels_first; expected "
+                             "channels_last, the kit's convention. Fix: build the model channels-last.")
         if isinstance(layer, keras.Model):
             yield from _flat_layers(layer)
         else:
@@ -301,11 +326,15 @@ def cost_table(model: Any) -> CostTable:
 
     Each row gives the layer's output shape (without the batch axis), parameters, activations
     (output values per example), multiply-adds per example and float32 memory. Layers of nested
-    models are listed in place. Totals are properties of the returned table.
+    models are listed in place. Totals are properties of the returned table. Multiply-adds are
+    counted for Dense and the convolution layers (plain, grouped, depthwise, separable,
+    transposed) and for layers that define `multiply_adds(input_shape, output_shape)`; any
+    other layer counts 0 (batch normalisation, activations and pooling, by convention).
 
     Raises:
         TypeError: when `model` is not a Keras model.
-        ValueError: when the model has not been built on an input shape.
+        ValueError: when the model has not been built on an input shape, calls a layer more
+            than once, or is channels-first.
 
     Example:
         >>> table = cost_table(keras.applications.VGG16(weights=None))

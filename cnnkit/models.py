@@ -99,7 +99,8 @@ class PartialConv2D(layers.Layer):
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         batch, height, width, _ = input_shape
         shrink = self.kernel_size - 1
-        return (batch, height - shrink, width - shrink, len(self.table))
+        return (batch, None if height is None else height - shrink,
+                None if width is None else width - shrink, len(self.table))
 
     def multiply_adds(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
         """Per example: every output position of map j reads F * F * len(table[j]) inputs."""
@@ -150,7 +151,7 @@ def build_alexnet(input_shape: tuple[int, int, int] = (227, 227, 3),
 
     CONV1 96 11x11/4 -> POOL 3x3/2 -> CONV2 256 5x5 pad 2 -> POOL -> CONV3 384 3x3 ->
     CONV4 384 3x3 -> CONV5 256 3x3 -> POOL -> FC 4096 -> FC 4096 -> FC `num_classes`; ReLU,
-    dropout 0.5 before the first two FC layers. The paper's local response normalisation and
+    dropout 0.5 on the outputs of the first two FC layers. The paper's local response normalisation and
     its split over two GPUs are left out (they change no output shape).
     """
     return keras.Sequential([
@@ -164,10 +165,10 @@ def build_alexnet(input_shape: tuple[int, int, int] = (227, 227, 3),
         layers.Conv2D(256, 3, padding="same", activation="relu", name="conv5"),
         layers.MaxPooling2D(3, strides=2, name="pool3"),
         layers.Flatten(name="flatten"),
-        layers.Dropout(0.5, name="dropout1"),
         layers.Dense(4096, activation="relu", name="fc6"),
-        layers.Dropout(0.5, name="dropout2"),
+        layers.Dropout(0.5, name="dropout6"),
         layers.Dense(4096, activation="relu", name="fc7"),
+        layers.Dropout(0.5, name="dropout7"),
         layers.Dense(num_classes, activation="softmax", name="fc8"),
     ], name="alexnet")
 

@@ -20,7 +20,7 @@ def test_dense_layers_on_raw_images_explode():
     """Are the lecture's dense-layer counts (≈922 M, ≈1.6 G) and feature counts right?"""
     assert dense_param_count(640 * 480 * 3, 1000) == 921_601_000
     assert dense_param_count(200 * 200, 40_000) == 1_600_040_000
-    assert (32 * 32 * 3, 64 * 64 * 3) == (3_072, 12_288)
+    assert dense_param_count(32 * 32 * 3, 1, use_bias=False) == 3_072
 
 
 @pytest.mark.parametrize(("stride", "expected"), [(1, 5), (2, 3)])
@@ -45,6 +45,32 @@ def test_valid_same_full(kernel_size):
     assert conv_output_size(32, kernel_size, padding="full") == 32 + kernel_size - 1
     assert same_padding(kernel_size) == {3: 1, 5: 2, 7: 3}[kernel_size]
     assert conv_output_size(32, kernel_size, padding=same_padding(kernel_size)) == 32
+
+
+def test_ceil_never_starts_a_window_in_the_padding():
+    """Ceil keeps a partial last window, but not one that would see only padding (PyTorch's rule)."""
+    assert conv_output_size(5, 2, stride=2, padding=1, rounding="ceil") == 3
+    assert conv_output_size(10, 5, stride=2, rounding="ceil") == 4
+    assert conv_output_size(10, 5, stride=2, padding="same") == 5
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    assert conv_output_size(np.int64(28), np.int64(5)) == 24
+    assert pool_output_size(np.int32(26)) == 13
+
+
+def test_pool_stride_zero_is_refused_not_replaced():
+    with pytest.raises(ValueError, match=r"received stride=0"):
+        pool_output_size(8, 2, stride=0)
+
+
+def test_receptive_field_refuses_malformed_layers():
+    with pytest.raises(ValueError, match="expected \\(kernel_size, stride\\)"):
+        receptive_field([(3,)])
+    with pytest.raises(ValueError, match="layer 1"):
+        receptive_field([(3, 1), (3, 1, 1, 1)])
 
 
 def test_same_padding_refuses_even_kernels():
@@ -133,6 +159,30 @@ def test_cost_table_counts_separable_and_depthwise_convolutions():
     table = cost_table(model)
     assert table.row("depthwise").multiply_adds == 10 * 10 * 8 * 9
     assert table.row("separable").multiply_adds == 10 * 10 * 8 * (9 + 16)
+
+
+def test_cost_table_counts_transposed_and_grouped_convolutions_and_nested_models():
+    """Transposed: inputs x k x k x filters; grouped: C_in / groups per output; nested: expanded."""
+    inner = keras.Sequential([keras.Input((4, 4, 8)), layers.Conv2D(8, 3, padding="same", groups=4,
+                                                                    name="grouped")], name="inner")
+    inputs = keras.Input((4, 4, 8))
+    outputs = layers.Conv2DTranspose(2, 2, strides=2, name="up")(inner(inputs))
+    table = cost_table(keras.Model(inputs, outputs))
+    assert table.row("grouped").multiply_adds == 4 * 4 * 8 * (3 * 3 * 8 // 4)
+    assert table.row("up").output_shape == (8, 8, 2)
+    assert table.row("up").multiply_adds == 4 * 4 * 8 * (2 * 2) * 2
+
+
+def test_cost_table_refuses_shared_layers_and_channels_first():
+    """A layer called twice would be counted once: refused with the reason."""
+    shared = layers.Dense(4, name="shared")
+    inputs = keras.Input((4,))
+    with pytest.raises(ValueError, match="'shared' is called 2 times"):
+        cost_table(keras.Model(inputs, shared(shared(inputs))))
+    channels_first = keras.Sequential([keras.Input((3, 8, 8)),
+                                       layers.Conv2D(4, 3, data_format="channels_first")])
+    with pytest.raises(ValueError, match="channels_first; expected channels_last"):
+        cost_table(channels_first)
 
 
 def test_cost_table_refuses_a_model_without_input_shape():
