@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -140,6 +141,29 @@ def _course_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course_stamp(args: argparse.Namespace) -> int:
+    from cnnkit.course.colab import STAMP_FIX, read_settings, stamp_course
+
+    root = Path(args.course)
+    results = stamp_course(root, check=args.check)
+    stale = [result for result in results if result.changed]
+    for result in stale:
+        where = result.path.resolve().relative_to(root.resolve())
+        stream = sys.stderr if args.check else sys.stdout
+        print(f"{where}: {'; '.join(result.reasons)}", file=stream)
+    settings = read_settings(root)
+    pinned = f"cnnkit {settings.version}, {settings.repository}, branch {settings.branch}"
+    if args.check:
+        print(f"{len(stale)} notebook(s) out of date. Fix: {STAMP_FIX}." if stale else
+              f"All {len(results)} notebooks carry the Colab badge and setup cell for {pinned}.")
+        return 1 if stale else 0
+    print(f"{len(stale)} notebook(s) stamped, {len(results) - len(stale)} already up to date "
+          f"({pinned}).")
+    if any(result.path.parent.parent.name == "solutions" for result in stale):
+        print("solutions/ changed: run `./kit labs` to regenerate labs/.")
+    return 0
+
+
 def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
     from cnnkit.course.collect import DEFAULT_PATTERN
 
@@ -155,6 +179,11 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     check = actions.add_parser(
         "check", help="labs/ in sync and leaking nothing; every solution runs in the smoke profile")
     check.set_defaults(handler=_course_check)
+    stamp = actions.add_parser(
+        "stamp", help="write the Open-in-Colab badge and Colab setup cell into every notebook")
+    stamp.add_argument("--check", action="store_true",
+                       help="change nothing; exit 1 listing the notebooks that are out of date")
+    stamp.set_defaults(handler=_course_stamp)
     grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
     grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -210,6 +239,40 @@ def _add_backbone_commands(commands: argparse._SubParsersAction) -> None:
     pretrain.set_defaults(handler=_backbone_pretrain)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from cnnkit.student.check import check_notebook
+
+    report = check_notebook(args.notebook, cell_timeout=args.cell_timeout)
+    print(report.table())
+    return 0 if report.earned == report.possible and not report.problems else 1
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from cnnkit.student.submit import submit
+
+    archive = submit(args.lab, student=args.student, output=args.output)
+    with zipfile.ZipFile(archive) as bundle:
+        names = bundle.namelist()
+    print(f"Wrote {archive} ({archive.stat().st_size / 1e6:.1f} MB): {', '.join(names)}.\n"
+          "Hand in this one file; your instructor's `cnnkit course collect` reads it as it is.")
+    return 0
+
+
+def _add_student_commands(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check", help="run a lab's visible tests in a fresh kernel; a table per exercise")
+    check.add_argument("notebook", help="the lab notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb")
+    check.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
+    check.set_defaults(handler=_check)
+    submit = commands.add_parser(
+        "submit", help="pack a lab's notebook and saved weights into STUDENT_LAB.zip")
+    submit.add_argument("lab", help="the lab's name (e.g. lab2-mnist), folder or notebook")
+    submit.add_argument("--student", default=None,
+                        help="your student id (default: $JUPYTERHUB_USER); no '_' or spaces")
+    submit.add_argument("--output", default=None, help="folder for the archive (default: the lab's)")
+    submit.set_defaults(handler=_submit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``cnnkit`` command."""
     from cnnkit.data import DATASETS
@@ -219,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check versions, backend, GPU, data and profile")
     doctor.set_defaults(handler=lambda args: __import__("cnnkit.env").env.doctor())
 
+    _add_student_commands(commands)
     _add_course_commands(commands)
     _add_backbone_commands(commands)
     data = commands.add_parser("data", help="the data cache: status, fetch, import")

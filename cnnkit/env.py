@@ -116,7 +116,9 @@ def _check_gpus(where: str) -> Finding:
     if names:
         return Finding("ok", "GPU", f"{len(names)} found, memory growth on: {', '.join(names)}")
     how = {
-        "colab": "Colab: Runtime → Change runtime type → Hardware accelerator: GPU, then rerun.",
+        "colab": "Colab: Runtime → Change runtime type → Hardware accelerator: GPU (e.g. T4 GPU) "
+                 "→ Save. Colab then starts a new machine: run the notebook again from the top, "
+                 "its Colab setup cell first.",
         "kaggle": "Kaggle: Settings → Accelerator → GPU.",
     }.get(where, "Nothing to do: every lab runs on the CPU, full training just takes longer. "
                  "For a GPU on Linux: pip install -e '.[gpu]'.")

@@ -187,3 +187,33 @@ def test_mixed_precision_only_with_a_gpu(monkeypatch):
         assert keras.Model(inputs, outputs).output.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("colab_sign", ["COLAB_RELEASE_TAG", "google.colab"])
+def test_doctor_on_colab_without_gpu_says_how_to_switch_one_on(monkeypatch, empty_cache,
+                                                                 colab_sign):
+    """On Colab (told by its variable or its module) with no GPU: is the menu path in the report?
+
+    TensorFlow and Keras are stubbed out so that this runs anywhere, GPU or not, in a second.
+    """
+    import io
+    import types
+
+    import cnnkit.env as env
+
+    for name in ("COLAB_RELEASE_TAG", "KAGGLE_KERNEL_RUN_TYPE", "CNNKIT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    if colab_sign == "google.colab":
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.setenv(colab_sign, "test")
+    monkeypatch.setattr(env, "_check_tensorflow", lambda: (env.Finding("ok", "TensorFlow", "2.x"),
+                                                           object()))
+    monkeypatch.setattr(env, "_check_keras", lambda: [])
+    monkeypatch.setattr(env, "configure_gpus", lambda: [])
+    report = io.StringIO()
+    assert env.doctor(report) == 0
+    assert "Platform:        colab" in report.getvalue()
+    assert re.search(r"warn  GPU:\s+none: training runs on the CPU\n\s+→ Colab: Runtime → Change "
+                     r"runtime type → Hardware accelerator: GPU .*run the notebook again from the "
+                     r"top, its Colab setup cell first\.", report.getvalue())

@@ -19,7 +19,8 @@ ORDER = ["01-why-convolutions", "02-convolution-operation", "03-convolution-arit
 SMOKE_LIMIT_SECONDS = 120
 # The real data sets each notebook reads (CI has them; elsewhere the run is skipped without them).
 NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"), "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
-         "06-what-cnns-learn": ("fashion_mnist",), "07-beyond-classification": ("mnist",)}
+         "06-what-cnns-learn": ("fashion_mnist",),
+         "07-beyond-classification": ("mnist", "fashion_mnist")}
 
 # Printed by the notebooks' cells: each string (or pattern, where a number comes from training or
 # from the machine) proves that a CURRICULUM number was computed.
@@ -145,12 +146,20 @@ def test_committed_without_outputs(name):
 
 @pytest.mark.parametrize("name", ORDER)
 def test_opens_with_title_objectives_time_and_one_setup_cell(name):
-    """Title, learning objectives and time first; then the setup cell that imports cnnkit first."""
+    """Title (under its Open-in-Colab badge), objectives and time first; then the setup cell.
+
+    The Colab-only cell that `cnnkit course stamp` puts after the title is not the setup cell
+    (tests/test_colab.py checks it); the first code cell after it imports cnnkit first.
+    """
     cells = _cells(name)
     opening = _source(cells[0])
-    assert cells[0]["cell_type"] == "markdown" and opening.startswith(f"# {name[:2]} — ")
+    assert cells[0]["cell_type"] == "markdown"
+    badge, _, title = opening.partition("\n\n")
+    assert badge.startswith("[![Open In Colab]"), "the first line is the Open-in-Colab badge"
+    assert title.startswith(f"# {name[:2]} — ")
     assert "You will learn" in opening and "**Time:**" in opening
-    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    code = [cell for cell in cells
+            if cell["cell_type"] == "code" and not _source(cell).startswith("# Colab only:")]
     assert _source(code[0]).startswith("import cnnkit"), "the setup cell imports cnnkit first"
     assert sum("import cnnkit" in _source(cell) for cell in code) == 1, "one setup cell"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -44,6 +45,26 @@ def _place(root: Path, lab: str, student: str, name: str, content: bytes, when: 
     report.collected.setdefault(student, []).append(PurePosixPath(name).name)
 
 
+def _collect_zip(root: Path, lab: str, bundle: zipfile.ZipFile, matcher: re.Pattern,
+                 report: CollectReport) -> None:
+    """Place every file of a zip named by ``matcher``; a zip inside (`cnnkit submit`'s) is opened."""
+    for info in bundle.infolist():
+        name = PurePosixPath(info.filename).name
+        if info.is_dir() or name.startswith("."):
+            continue
+        content = bundle.read(info)
+        if name.lower().endswith(".zip") and zipfile.is_zipfile(io.BytesIO(content)):
+            with zipfile.ZipFile(io.BytesIO(content)) as inner:
+                _collect_zip(root, lab, inner, matcher, report)
+            continue
+        match = matcher.match(name)
+        if match is None:
+            report.unmatched.append(info.filename)
+            continue
+        when = datetime(*info.date_time, tzinfo=timezone.utc)
+        _place(root, lab, match["student"], match["file"], content, when, report)
+
+
 def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) -> CollectReport:
     """Copy submissions into ``root/submitted/STUDENT/LAB/``.
 
@@ -51,7 +72,8 @@ def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) 
         root: the course folder.
         lab: the lab, e.g. "lab1-convolution".
         source: a folder holding one sub-folder per student (named by the student id), and/or
-            files named by ``pattern``; or a .zip exported by an LMS, named by ``pattern``.
+            files named by ``pattern``; or a .zip exported by an LMS, named by ``pattern``. Zips
+            inside either (the archives `cnnkit submit` writes) are opened and read the same way.
         pattern: a regular expression with groups ``student`` and ``file`` for flat file names.
 
     Returns:
@@ -61,16 +83,7 @@ def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) 
     matcher = re.compile(pattern, re.IGNORECASE)
     if source.is_file() and zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as bundle:
-            for info in bundle.infolist():
-                name = PurePosixPath(info.filename).name
-                if info.is_dir() or name.startswith("."):
-                    continue
-                match = matcher.match(name)
-                if match is None:
-                    report.unmatched.append(info.filename)
-                    continue
-                when = datetime(*info.date_time, tzinfo=timezone.utc)
-                _place(root, lab, match["student"], match["file"], bundle.read(info), when, report)
+            _collect_zip(root, lab, bundle, matcher, report)
         return report
     if not source.is_dir():
         raise ValueError(f"{source} is neither a folder nor a .zip file. Expected a folder with a "
@@ -82,6 +95,9 @@ def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) 
             for file in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):
                 when = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
                 _place(root, lab, entry.name, file.name, file.read_bytes(), when, report)
+        elif entry.suffix.lower() == ".zip" and zipfile.is_zipfile(entry):
+            with zipfile.ZipFile(entry) as bundle:
+                _collect_zip(root, lab, bundle, matcher, report)
         elif (match := matcher.match(entry.name)) is not None:
             when = datetime.fromtimestamp(entry.stat().st_mtime, tz=timezone.utc)
             _place(root, lab, match["student"], match["file"], entry.read_bytes(), when, report)

@@ -1,0 +1,215 @@
+"""`cnnkit check`: run a lab's visible tests in a fresh kernel and say, per exercise, what passed.
+
+It is nbgrader's "Validate" for students on Colab or without the extension. The notebook is run
+as the grader runs it (`NBGRADER_EXECUTION=validate`, so the `grade` profile: nothing trains and
+the weights beside the notebook are loaded); the notebook file itself is not changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CheckReport", "TestResult", "check", "check_notebook", "current_notebook"]
+
+INSIDE_CHECK = "CNNKIT_CHECKING"  # set in the checking kernel, so a `check()` cell there is skipped
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test cell: its nbgrader id, what its docstring says it checks, points and outcome."""
+
+    grade_id: str
+    checks: str
+    points: float
+    passed: bool
+    reason: str = ""
+
+
+@dataclass
+class CheckReport:
+    """The results of the visible tests of one notebook."""
+
+    notebook: Path
+    results: list[TestResult]
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def earned(self) -> float:
+        return sum(result.points for result in self.results if result.passed)
+
+    @property
+    def possible(self) -> float:
+        return sum(result.points for result in self.results)
+
+    def table(self) -> str:
+        """Return the per-exercise table, then the total and any error outside the tests."""
+        width = max([len(result.grade_id) for result in self.results] + [4])
+        lines = [f"{'test':<{width}}  {'points':>6}  result"]
+        for result in self.results:
+            outcome = "passed" if result.passed else f"FAILED  {result.reason}"
+            lines.append(f"{result.grade_id:<{width}}  {_points(result.points) if result.passed else '0':>3}/"
+                         f"{_points(result.points):<2}  {outcome}")
+            if result.checks:
+                lines.append(f"{'':<{width}}          ({result.checks})")
+        lines.append(f"visible tests: {_points(self.earned)} of {_points(self.possible)} points "
+                     f"in {self.seconds:.0f} s; the graders run more (hidden) cases.")
+        if self.problems:
+            lines.append(f"{len(self.problems)} other cell(s) raised an error, first: {self.problems[0]}")
+        return "\n".join(lines)
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def _docstring(source: str) -> str:
+    """The first line of a test cell's opening docstring: what it checks."""
+    source = source.lstrip()
+    for quote in ('"""', "'''"):
+        if source.startswith(quote):
+            return _first_line(source[3:].split(quote)[0])
+    return ""
+
+
+def _is_test(cell: Any) -> bool:
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and nbgrader.get("grade") and not nbgrader.get("solution")
+
+
+def _failure(cell: Any) -> str:
+    """Why a test cell failed ('' when it passed), as nbgrader decides: an error or stderr output."""
+    if cell.get("execution_count") is None:
+        return "not run (an earlier cell stopped the kernel, or it timed out)"
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            name, message = output.get("ename", "Error"), _first_line(output.get("evalue", ""))
+            if name == "NotImplementedError" and not message:
+                return "NotImplementedError: not written yet (replace `raise NotImplementedError()`)"
+            return f"{name}: {message}"
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return f"wrote to stderr (nbgrader fails such cells): {_first_line(output.get('text', ''))}"
+    return ""
+
+
+def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> CheckReport:
+    """Run `notebook` in a fresh kernel, as the grader does, and return its visible test results.
+
+    Args:
+        notebook: path of a lab notebook (`.ipynb`), with the weights its training cells saved
+            beside it.
+        cell_timeout: seconds one cell may run before it is interrupted.
+
+    Raises:
+        ValueError: when the notebook does not exist, is not readable or has no test cells.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(notebook).resolve()
+    if not path.is_file():
+        raise ValueError(f"cnnkit check: no notebook at {path}. Expected the path of your lab "
+                                "notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb.")
+    try:
+        document = nbformat.read(path, as_version=4)
+    except Exception as error:  # noqa: BLE001 - any parse error means the same to the student
+        raise ValueError(f"cnnkit check: {path.name} is not a readable notebook ({error}). Fix: "
+                         "open it in Jupyter and save it again, or restore it from a backup.") from error
+    tests = [cell for cell in document.cells if _is_test(cell)]
+    if not tests:
+        raise ValueError(f"cnnkit check: {path.name} has no nbgrader test cells. Expected a lab "
+                         "notebook from labs/ (its test cells carry nbgrader metadata).")
+    environment = {"NBGRADER_EXECUTION": "validate", INSIDE_CHECK: "1"}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)  # the kernel inherits them from its start-up environment
+    start = time.perf_counter()
+    try:
+        client = NotebookClient(document, timeout=cell_timeout, kernel_name="python3",
+                                allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    results = [TestResult(cell.metadata.nbgrader.get("grade_id", "?"), _docstring(cell.source),
+                          float(cell.metadata.nbgrader.get("points", 0)), not _failure(cell), _failure(cell))
+               for cell in document.cells if _is_test(cell)]
+    problems = [f"cell {index} ({_first_line(cell.source, 60)}): {_failure(cell)}"
+                for index, cell in enumerate(document.cells)
+                if cell.cell_type == "code" and not _is_test(cell) and _failure(cell)
+                and "stderr" not in _failure(cell)]
+    return CheckReport(path, results, problems, time.perf_counter() - start)
+
+
+def current_notebook() -> Path:
+    """Return the path of the notebook this kernel runs, as saved on disk.
+
+    Jupyter tells the kernel its notebook (`JPY_SESSION_NAME`, `__session__`); on Colab the
+    notebook lives in Drive, so it is fetched from the page and written beside the working folder.
+
+    Raises:
+        ValueError: outside a notebook, or when Jupyter does not say which notebook it is.
+    """
+    for candidate in (os.environ.get("JPY_SESSION_NAME"), _ipython_session()):
+        if candidate and candidate.endswith(".ipynb") and Path(candidate).is_file():
+            return Path(candidate)
+    if "google.colab" in sys.modules:
+        return _colab_notebook()
+    raise ValueError("cnnkit.check(): cannot tell which notebook this is. Fix: pass its path, "
+                     "e.g. cnnkit.check('lab1-convolution.ipynb').")
+
+
+def _ipython_session() -> str | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.user_ns.get("__session__")
+
+
+def _colab_notebook() -> Path:
+    """Write the notebook open in Colab to the working folder (where the weights are) and return it."""
+    import json
+
+    from google.colab import _message  # type: ignore[import-not-found]
+
+    content = _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
+    path = Path.cwd() / ".cnnkit-check.ipynb"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def check(notebook: str | os.PathLike | None = None) -> CheckReport | None:
+    """Run this notebook's visible tests in a fresh kernel and print the per-exercise table.
+
+    Save the notebook first (Ctrl+S / File → Save): the saved file is what runs. Inside the
+    checking kernel itself a `check()` cell does nothing, so it cannot start itself again.
+
+    Args:
+        notebook: the notebook's path; by default the notebook this kernel runs.
+
+    Returns:
+        The `CheckReport`, or None inside a check.
+    """
+    if os.environ.get(INSIDE_CHECK):
+        print("cnnkit.check(): skipped while the notebook is being checked.")
+        return None
+    path = Path(notebook) if notebook is not None else current_notebook()
+    print(f"checking {path.name} in a fresh kernel (the saved version; training cells load the "
+          "weights beside it) ...", flush=True)
+    report = check_notebook(path)
+    print(report.table())
+    return report

@@ -1,0 +1,109 @@
+"""`cnnkit submit LAB`: pack a lab notebook and the weights its training cells saved into one archive.
+
+The archive is named and laid out so that the instructor's `cnnkit course collect` accepts it as
+it is, alone or among other students' archives: `STUDENT_LAB.zip` holding `STUDENT_LAB.ipynb` and
+`STUDENT_NAME.weights.h5` for every weights file the lab expects (listed in the notebook's
+metadata, `cnnkit.submit`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+
+__all__ = ["SubmissionError", "expected_files", "find_notebook", "submit"]
+
+# Student ids as `cnnkit course collect` reads them from "STUDENT_FILE" names (no underscore).
+STUDENT_ID = re.compile(r"^[A-Za-z0-9.\-]+$")
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be packed; the message says what is missing and how to fix it."""
+
+
+def find_notebook(lab: str | os.PathLike, start: str | os.PathLike = ".") -> Path:
+    """Return the notebook of `lab`: a path to it, its folder, or its name (e.g. "lab2-mnist").
+
+    A name is looked for as `LAB.ipynb`, `LAB/LAB.ipynb` and `labs/LAB/LAB.ipynb` from `start`.
+    """
+    start, lab = Path(start), Path(lab)
+    if lab.suffix == ".ipynb":
+        candidates = [lab if lab.is_absolute() else start / lab]
+    elif (start / lab).is_dir():
+        candidates = [start / lab / f"{lab.name}.ipynb"]
+    else:
+        candidates = [start / f"{lab.name}.ipynb", start / lab.name / f"{lab.name}.ipynb",
+                      start / "labs" / lab.name / f"{lab.name}.ipynb"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise SubmissionError(f"cnnkit submit: no notebook for {str(lab)!r}; looked for "
+                          f"{', '.join(str(path) for path in candidates)}. Fix: run the command in "
+                          "the lab's folder, or pass the notebook's path.")
+
+
+def expected_files(notebook: Path) -> list[str]:
+    """Return the weights files the lab's training cells save (`fit_or_load`), from its metadata."""
+    import nbformat
+
+    try:
+        document = nbformat.read(notebook, as_version=4)
+    except Exception as error:  # noqa: BLE001 - any parse error means the same to the student
+        raise SubmissionError(f"cnnkit submit: {notebook.name} is not a readable notebook ({error}). "
+                              "Fix: open it in Jupyter and save it again.") from error
+    return list(document.metadata.get("cnnkit", {}).get("submit", []))
+
+
+def _missing_message(notebook: Path, missing: list[str]) -> str:
+    lines = [f"cnnkit submit: {len(missing)} weights file(s) that grading needs are missing beside "
+             f"{notebook.name}:"]
+    for name in missing:
+        smoke = notebook.parent / name.replace(".weights.h5", ".smoke.weights.h5")
+        note = (f" ({smoke.name} is there, but it comes from the quick 'smoke' profile)"
+                if smoke.is_file() else "")
+        lines.append(f"  {name}{note}")
+    lines.append("Fix: run the notebook's training cells in the 'full' profile (the default; "
+                 "fit_or_load saves each file when it finishes), then submit again.")
+    return "\n".join(lines)
+
+
+def submit(lab: str | os.PathLike, student: str | None = None,
+           output: str | os.PathLike | None = None) -> Path:
+    """Write `STUDENT_LAB.zip` with the notebook and its weights; return the archive's path.
+
+    Args:
+        lab: the lab's notebook, folder or name (see `find_notebook`).
+        student: your student id, as your instructor knows it; by default `JUPYTERHUB_USER`.
+        output: the archive's folder; by default the notebook's folder.
+
+    Raises:
+        SubmissionError: no notebook, no or a malformed student id, or missing weights.
+    """
+    notebook = find_notebook(lab)
+    student = student or os.environ.get("JUPYTERHUB_USER")
+    if not student:
+        raise SubmissionError("cnnkit submit: no student id. Fix: pass --student YOUR_ID (the id "
+                              "your instructor uses for you).")
+    if not STUDENT_ID.match(student):
+        raise SubmissionError(f"cnnkit submit: received student id {student!r}; expected letters, "
+                              "digits, '.' or '-' only (no '_' or spaces), as the grader splits "
+                              "file names at the first '_'. Fix: pass --student with such an id.")
+    weights = expected_files(notebook)
+    missing = [name for name in weights if not (notebook.parent / name).is_file()]
+    if missing:
+        raise SubmissionError(_missing_message(notebook, missing))
+    lab_name = notebook.stem
+    archive = Path(output or notebook.parent) / f"{student}_{lab_name}.zip"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(f".partial-{archive.name}")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.write(notebook, f"{student}_{notebook.name}")
+        for name in weights:
+            bundle.write(notebook.parent / name, f"{student}_{name}")
+            history = notebook.parent / name.replace(".weights.h5", ".history.json")
+            if history.is_file():
+                bundle.write(history, f"{student}_{history.name}")
+    os.replace(partial, archive)
+    return archive

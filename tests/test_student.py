@@ -1,0 +1,154 @@
+"""cnnkit check and cnnkit submit: what a student runs before handing in, and what collect accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnnkit.course.collect import collect
+from cnnkit.student import SubmissionError, check, submit
+from cnnkit.student.check import INSIDE_CHECK, check_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB2_WEIGHTS = ["mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_lenet.weights.h5"]
+
+
+def _code_names(lab: str) -> set[str]:
+    """The weights names that the solution's fit_or_load calls write (string literals or f-strings)."""
+    text = "\n".join("".join(cell["source"]) for cell in
+                     json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())["cells"])
+    names = re.findall(r"fit_or_load\(\w+,\s*f?\"([^\"]+)\"", text)
+    return {name.replace("{TRACK}", "offline") + ".weights.h5" for name in names}
+
+
+@pytest.mark.parametrize("lab", ["lab1-convolution", "lab2-mnist", "lab3-cifar10", "lab4-transfer"])
+def test_each_lab_lists_the_weights_its_training_cells_save(lab):
+    """The notebook metadata `cnnkit.submit` names exactly what fit_or_load writes (graded track)."""
+    for folder in ("solutions", "labs"):
+        metadata = json.loads((ROOT / folder / lab / f"{lab}.ipynb").read_text())["metadata"]
+        assert set(metadata.get("cnnkit", {}).get("submit", [])) == _code_names(lab), folder
+
+
+@pytest.fixture
+def lab2(tmp_path) -> Path:
+    """A student's copy of Lab 2 with the three weights files its training cells write."""
+    folder = tmp_path / "lab2-mnist"
+    folder.mkdir()
+    shutil.copy(ROOT / "labs" / "lab2-mnist" / "lab2-mnist.ipynb", folder)
+    for name in LAB2_WEIGHTS:
+        (folder / name).write_bytes(b"weights of " + name.encode())
+    (folder / "mnist_mlp.history.json").write_text('{"loss": [1.0]}')
+    return folder
+
+
+def test_submit_packs_the_notebook_and_weights_under_the_student_id(lab2):
+    archive = submit(lab2, student="alice")
+    assert archive == lab2 / "alice_lab2-mnist.zip"
+    with zipfile.ZipFile(archive) as bundle:
+        assert sorted(bundle.namelist()) == sorted(
+            ["alice_lab2-mnist.ipynb", "alice_mnist_mlp.history.json"]
+            + [f"alice_{name}" for name in LAB2_WEIGHTS])
+        assert bundle.read("alice_mnist_convnet.weights.h5") == b"weights of mnist_convnet.weights.h5"
+
+
+def test_submit_refuses_missing_weights_and_says_which(lab2):
+    """A missing file is named, a smoke-profile look-alike is pointed out, and nothing is written."""
+    (lab2 / "mnist_lenet.weights.h5").unlink()
+    (lab2 / "mnist_lenet.smoke.weights.h5").write_bytes(b"smoke")
+    with pytest.raises(SubmissionError, match=r"(?s)1 weights file.*mnist_lenet.weights.h5 "
+                       r"\(mnist_lenet.smoke.weights.h5 is there, but it comes from the quick 'smoke'"
+                       r".*Fix: run the notebook's training cells"):
+        submit(lab2, student="alice")
+    assert list(lab2.glob("*.zip")) == []
+
+
+@pytest.mark.parametrize("student", ["", "alice_b", "a b"])
+def test_submit_refuses_student_ids_collect_cannot_read(lab2, student, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    with pytest.raises(SubmissionError, match="student id"):
+        submit(lab2, student=student)
+
+
+def test_submit_finds_the_lab_by_name_and_takes_the_hub_user(lab2, monkeypatch):
+    monkeypatch.chdir(lab2.parent)
+    monkeypatch.setenv("JUPYTERHUB_USER", "bob")
+    assert submit("lab2-mnist").name == "bob_lab2-mnist.zip"
+    with pytest.raises(SubmissionError, match="no notebook for 'lab9'"):
+        submit("lab9")
+
+
+def test_collect_accepts_submitted_archives_in_a_folder_or_inside_an_lms_zip(lab2, tmp_path):
+    """A folder of `cnnkit submit` archives, or an LMS export that wraps them, lands per student."""
+    archive = submit(lab2, student="alice")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(archive, inbox)
+    report = collect(tmp_path / "course", "lab2-mnist", inbox)
+    placed = tmp_path / "course" / "submitted" / "alice" / "lab2-mnist"
+    assert report.unmatched == [] and sorted(report.collected) == ["alice"]
+    assert sorted(path.name for path in placed.iterdir()) == sorted(
+        ["lab2-mnist.ipynb", "mnist_mlp.history.json", "timestamp.txt", *LAB2_WEIGHTS])
+    lms = tmp_path / "lms.zip"
+    with zipfile.ZipFile(lms, "w") as bundle:
+        bundle.write(archive, "alice_4242_alice_lab2-mnist.zip")
+    assert sorted(collect(tmp_path / "course2", "lab2-mnist", lms).collected) == ["alice"]
+
+
+def test_submit_command_exit_codes(lab2):
+    run = subprocess.run([sys.executable, "-m", "cnnkit", "submit", str(lab2), "--student", "carol"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0 and "carol_lab2-mnist.zip" in run.stdout
+    (lab2 / "mnist_mlp.weights.h5").unlink()
+    run = subprocess.run([sys.executable, "-m", "cnnkit", "submit", str(lab2), "--student", "carol"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 2 and "mnist_mlp.weights.h5" in run.stderr
+
+
+def test_check_is_skipped_inside_a_check(monkeypatch, capsys):
+    """A `cnnkit.check()` cell in the checked notebook must not start another check."""
+    monkeypatch.setenv(INSIDE_CHECK, "1")
+    assert check("anything.ipynb") is None
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_check_refuses_what_is_not_a_lab(tmp_path):
+    with pytest.raises(ValueError, match="no notebook at"):
+        check_notebook(tmp_path / "missing.ipynb")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        check_notebook(tmp_path / "broken.ipynb")
+    shutil.copy(ROOT / "notebooks" / "02-convolution-operation.ipynb", tmp_path)
+    with pytest.raises(ValueError, match="no nbgrader test cells"):
+        check_notebook(tmp_path / "02-convolution-operation.ipynb")
+
+
+@pytest.mark.slow
+def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
+    """Two exercises solved (from the solution), the rest untouched: a table with both outcomes."""
+    solution = nbformat.read(ROOT / "solutions" / "lab1-convolution" / "lab1-convolution.ipynb", 4)
+    student = nbformat.read(ROOT / "labs" / "lab1-convolution" / "lab1-convolution.ipynb", 4)
+    solved = {cell.metadata.nbgrader.grade_id: cell.source for cell in solution.cells
+              if cell.metadata.get("nbgrader", {}).get("grade_id") in ("conv_output_size", "conv_params")}
+    for cell in student.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in solved:
+            cell.source = solved[cell.metadata.nbgrader.grade_id]
+    notebook = tmp_path / "lab1-convolution.ipynb"
+    nbformat.write(student, notebook)
+    run = subprocess.run([sys.executable, "-m", "cnnkit", "check", str(notebook)],
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 1, run.stderr[-2000:]
+    rows = {line.split()[0]: line for line in run.stdout.splitlines() if line.startswith("test_")}
+    assert "passed" in rows["test_conv_output_size"] and "2/2" in rows["test_conv_output_size"]
+    assert "passed" in rows["test_conv_params"]
+    assert "FAILED  NotImplementedError: not written yet" in rows["test_pad2d"]
+    assert "0/3" in rows["test_conv2d_naive"]
+    assert "visible tests: 3 of 18 points" in run.stdout
+    assert all(not cell.get("outputs") for cell in nbformat.read(notebook, 4).cells), "left unchanged"
