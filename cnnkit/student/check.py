@@ -17,6 +17,7 @@ from typing import Any
 __all__ = ["CheckReport", "TestResult", "check", "check_notebook", "current_notebook"]
 
 INSIDE_CHECK = "CNNKIT_CHECKING"  # set in the checking kernel, so a `check()` cell there is skipped
+COLAB_COPY = ".cnnkit-check.ipynb"  # where the notebook open in Colab is written for the check
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
                                 "notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb.")
     try:
         document = nbformat.read(path, as_version=4)
-    except Exception as error:  # noqa: BLE001 - any parse error means the same to the student
+    except Exception as error:  # any parse error means the same to the student
         raise ValueError(f"cnnkit check: {path.name} is not a readable notebook ({error}). Fix: "
                          "open it in Jupyter and save it again, or restore it from a backup.") from error
     tests = [cell for cell in document.cells if _is_test(cell)]
@@ -187,7 +188,7 @@ def _colab_notebook() -> Path:
     from google.colab import _message  # type: ignore[import-not-found]
 
     content = _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
-    path = Path.cwd() / ".cnnkit-check.ipynb"
+    path = Path.cwd() / COLAB_COPY
     path.write_text(json.dumps(content))
     return path
 
@@ -210,6 +211,10 @@ def check(notebook: str | os.PathLike | None = None) -> CheckReport | None:
     path = Path(notebook) if notebook is not None else current_notebook()
     print(f"checking {path.name} in a fresh kernel (the saved version; training cells load the "
           "weights beside it) ...", flush=True)
-    report = check_notebook(path)
+    try:
+        report = check_notebook(path)
+    finally:
+        if path.name == COLAB_COPY:  # the copy fetched from Colab's page
+            path.unlink(missing_ok=True)
     print(report.table())
     return report

@@ -50,15 +50,15 @@ def expected_files(notebook: Path) -> list[str]:
 
     try:
         document = nbformat.read(notebook, as_version=4)
-    except Exception as error:  # noqa: BLE001 - any parse error means the same to the student
+    except Exception as error:  # any parse error means the same to the student
         raise SubmissionError(f"cnnkit submit: {notebook.name} is not a readable notebook ({error}). "
                               "Fix: open it in Jupyter and save it again.") from error
     return list(document.metadata.get("cnnkit", {}).get("submit", []))
 
 
 def _missing_message(notebook: Path, missing: list[str]) -> str:
-    lines = [f"cnnkit submit: {len(missing)} weights file(s) that grading needs are missing beside "
-             f"{notebook.name}:"]
+    lines = [(f"cnnkit submit: {len(missing)} weights file(s) that grading needs are missing "
+              f"beside {notebook.name}:")]
     for name in missing:
         smoke = notebook.parent / name.replace(".weights.h5", ".smoke.weights.h5")
         note = (f" ({smoke.name} is there, but it comes from the quick 'smoke' profile)"
