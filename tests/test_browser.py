@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -140,11 +141,12 @@ class LabServer:
             self.api("POST", "/api/shutdown", timeout=10)  # stops the kernels, then the server
             self.process.wait(timeout=30)
         except (OSError, urllib.error.URLError, subprocess.TimeoutExpired):
-            self.process.terminate()
+            # The server's process group holds its kernels too: end them all.
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
 

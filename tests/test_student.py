@@ -70,7 +70,7 @@ def test_submit_refuses_missing_weights_and_says_which(lab2):
     assert list(lab2.glob("*.zip")) == []
 
 
-@pytest.mark.parametrize("student", ["", "alice_b", "a b"])
+@pytest.mark.parametrize("student", ["", "alice_b", "a b", ".alice"])
 def test_submit_refuses_student_ids_collect_cannot_read(lab2, student, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     with pytest.raises(SubmissionError, match="student id"):
@@ -152,3 +152,43 @@ def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
     assert "0/3" in rows["test_conv2d_naive"]
     assert "visible tests: 3 of 18 points" in run.stdout
     assert all(not cell.get("outputs") for cell in nbformat.read(notebook, 4).cells), "left unchanged"
+
+
+def test_collect_refuses_an_archive_that_names_another_student(lab2, tmp_path):
+    """bob's archive holding alice's files must not overwrite alice's submission."""
+    archive = submit(lab2, student="alice")
+    inbox = tmp_path / "inbox"
+    (inbox / "bob").mkdir(parents=True)
+    shutil.copy(archive, inbox / "bob_lab2-mnist.zip")
+    shutil.copy(archive, inbox / "bob" / "my-work.zip")
+    report = collect(tmp_path / "course", "lab2-mnist", inbox)
+    assert report.collected == {}
+    assert len(report.unmatched) == 2 * 5
+    assert all("but the archive is 'bob'" in line for line in report.unmatched)
+
+
+def test_collect_opens_archives_in_student_folders_and_reports_duplicates(lab2, tmp_path):
+    archive = submit(lab2, student="alice")
+    inbox = tmp_path / "inbox"
+    (inbox / "alice").mkdir(parents=True)
+    shutil.copy(archive, inbox / "alice")
+    shutil.copy(archive, inbox / "alice_lab2-mnist.zip")
+    report = collect(tmp_path / "course", "lab2-mnist", inbox)
+    placed = tmp_path / "course" / "submitted" / "alice" / "lab2-mnist"
+    assert (placed / "lab2-mnist.ipynb").is_file() and not (placed / "alice_lab2-mnist.zip").exists()
+    assert "alice/lab2-mnist.ipynb" in report.replaced and "came twice" in report.text()
+
+
+def test_check_counts_partial_credit_and_refuses_to_nest(tmp_path, monkeypatch):
+    """A test cell whose value is a number earns that many points (nbgrader's rule)."""
+    from cnnkit.student.check import _earned, _partial
+
+    cell = {"outputs": [{"output_type": "execute_result", "data": {"text/plain": "0.5"}}]}
+    assert _partial(cell) == 0.5
+    from cnnkit.student.check import TestResult
+    assert _earned(TestResult("t", "", 2.0, True, "", 0.5)) == 0.5
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    notebook = tmp_path / "lab2-mnist.ipynb"
+    shutil.copy(ROOT / "labs" / "lab2-mnist" / "lab2-mnist.ipynb", notebook)
+    with pytest.raises(ValueError, match="refused inside a check"):
+        check_notebook(notebook)

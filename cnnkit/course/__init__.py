@@ -1,9 +1,24 @@
-"""The instructor's workflow around nbgrader: release, check, grade in parallel, export."""
+"""The instructor's workflow around nbgrader: release, check, grade in parallel, export.
 
+Names are imported on first use, so the `cnnkit` command (and `cnnkit.course.collect`) works where
+nbgrader is not installed, as on Colab, which installs cnnkit without its dependencies.
+"""
+
+from importlib import import_module
+from typing import Any
+
+# Imported now: nbgrader-free, and `collect` must name the function, not its module.
 from cnnkit.course.collect import CollectReport, collect, generate_feedback
-from cnnkit.course.grading import GradeResult, grade_lab
-from cnnkit.course.release import audit_release, build_labs, check_in_sync
-from cnnkit.course.reports import export_grades, summary_table
+
+_HOMES = {"GradeResult": "grading", "grade_lab": "grading", "audit_release": "release",
+          "build_labs": "release", "check_in_sync": "release", "export_grades": "reports",
+          "summary_table": "reports"}
 
 __all__ = ["CollectReport", "GradeResult", "audit_release", "build_labs", "check_in_sync",
            "collect", "export_grades", "generate_feedback", "grade_lab", "summary_table"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'cnnkit.course' has no attribute {name!r}")
+    return getattr(import_module(f"cnnkit.course.{_HOMES[name]}"), name)

@@ -20,6 +20,7 @@ class CollectReport:
 
     collected: dict[str, list[str]] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """A readable report for the instructor."""
@@ -30,6 +31,9 @@ class CollectReport:
             lines.append(f"could not match {len(self.unmatched)} file(s) to a student "
                          "(rename them STUDENT_FILE, or pass --pattern):")
             lines += [f"  {name}" for name in self.unmatched]
+        if self.replaced:
+            lines.append(f"{len(self.replaced)} file(s) came twice; the later copy was kept:")
+            lines += [f"  {name}" for name in self.replaced]
         return "\n".join(lines)
 
 
@@ -40,29 +44,62 @@ def _place(root: Path, lab: str, student: str, name: str, content: bytes, when: 
         return
     target = root / "submitted" / student / lab
     target.mkdir(parents=True, exist_ok=True)
+    if PurePosixPath(name).name in report.collected.get(student, []):
+        report.replaced.append(f"{student}/{PurePosixPath(name).name}")
     (target / PurePosixPath(name).name).write_bytes(content)
     (target / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
     report.collected.setdefault(student, []).append(PurePosixPath(name).name)
 
 
+MAX_SUBMITTED_BYTES = 2 * 1024**3  # a student's archive, unpacked: far above any lab's weights
+
+
+def _collect_submission(root: Path, lab: str, content: bytes, label: str, student: str | None,
+                        when: datetime, matcher: re.Pattern, report: CollectReport) -> None:
+    """Place the files of a `cnnkit submit` archive (`STUDENT_FILE` names, no nesting).
+
+    ``student`` is the id the archive's own place gives (its name, its folder), if any: inner
+    names for another student are refused. ``when`` is when the archive was handed in.
+    """
+    with zipfile.ZipFile(io.BytesIO(content)) as inner:
+        members = [info for info in inner.infolist() if not info.is_dir()
+                   and not PurePosixPath(info.filename).name.startswith(".")]
+        if sum(info.file_size for info in members) > MAX_SUBMITTED_BYTES:
+            report.unmatched.append(f"{label} (unpacks to more than {MAX_SUBMITTED_BYTES >> 30} GiB)")
+            return
+        for info in members:
+            name = PurePosixPath(info.filename).name
+            match = matcher.match(name)
+            if match is None or name.lower().endswith(".zip"):
+                report.unmatched.append(f"{label}: {info.filename}")
+            elif student is not None and match["student"] != student:
+                report.unmatched.append(f"{label}: {info.filename} (names {match['student']!r}, "
+                                        f"but the archive is {student!r}'s)")
+            else:
+                _place(root, lab, match["student"], match["file"], inner.read(info), when, report)
+
+
+def _is_zip(name: str, content: bytes) -> bool:
+    return name.lower().endswith(".zip") and zipfile.is_zipfile(io.BytesIO(content))
+
+
 def _collect_zip(root: Path, lab: str, bundle: zipfile.ZipFile, matcher: re.Pattern,
                  report: CollectReport) -> None:
-    """Place every file of a zip named by ``matcher``; a zip inside (`cnnkit submit`'s) is opened."""
+    """Place every file of an LMS zip named by ``matcher``; a `cnnkit submit` archive is opened."""
     for info in bundle.infolist():
         name = PurePosixPath(info.filename).name
         if info.is_dir() or name.startswith("."):
             continue
-        content = bundle.read(info)
-        if name.lower().endswith(".zip") and zipfile.is_zipfile(io.BytesIO(content)):
-            with zipfile.ZipFile(io.BytesIO(content)) as inner:
-                _collect_zip(root, lab, inner, matcher, report)
-            continue
         match = matcher.match(name)
-        if match is None:
-            report.unmatched.append(info.filename)
-            continue
         when = datetime(*info.date_time, tzinfo=timezone.utc)
-        _place(root, lab, match["student"], match["file"], content, when, report)
+        content = bundle.read(info)
+        if _is_zip(name, content):
+            _collect_submission(root, lab, content, info.filename, match and match["student"], when,
+                                matcher, report)
+        elif match is None:
+            report.unmatched.append(info.filename)
+        else:
+            _place(root, lab, match["student"], match["file"], content, when, report)
 
 
 def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) -> CollectReport:
@@ -94,10 +131,17 @@ def collect(root: Path, lab: str, source: Path, pattern: str = DEFAULT_PATTERN) 
         if entry.is_dir():
             for file in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):
                 when = datetime.fromtimestamp(file.stat().st_mtime, tz=timezone.utc)
-                _place(root, lab, entry.name, file.name, file.read_bytes(), when, report)
-        elif entry.suffix.lower() == ".zip" and zipfile.is_zipfile(entry):
-            with zipfile.ZipFile(entry) as bundle:
-                _collect_zip(root, lab, bundle, matcher, report)
+                content = file.read_bytes()
+                if _is_zip(file.name, content):
+                    _collect_submission(root, lab, content, f"{entry.name}/{file.name}", entry.name,
+                                        when, matcher, report)
+                else:
+                    _place(root, lab, entry.name, file.name, content, when, report)
+        elif _is_zip(entry.name, entry.read_bytes()):
+            match = matcher.match(entry.name)
+            when = datetime.fromtimestamp(entry.stat().st_mtime, tz=timezone.utc)
+            _collect_submission(root, lab, entry.read_bytes(), entry.name, match and match["student"],
+                                when, matcher, report)
         elif (match := matcher.match(entry.name)) is not None:
             when = datetime.fromtimestamp(entry.stat().st_mtime, tz=timezone.utc)
             _place(root, lab, match["student"], match["file"], entry.read_bytes(), when, report)

@@ -29,6 +29,7 @@ class TestResult:
     points: float
     passed: bool
     reason: str = ""
+    earned: float | None = None  # None: all the points when passed, none when failed
 
 
 @dataclass
@@ -42,7 +43,7 @@ class CheckReport:
 
     @property
     def earned(self) -> float:
-        return sum(result.points for result in self.results if result.passed)
+        return sum(_earned(result) for result in self.results)
 
     @property
     def possible(self) -> float:
@@ -54,7 +55,7 @@ class CheckReport:
         lines = [f"{'test':<{width}}  {'points':>6}  result"]
         for result in self.results:
             outcome = "passed" if result.passed else f"FAILED  {result.reason}"
-            lines.append(f"{result.grade_id:<{width}}  {_points(result.points) if result.passed else '0':>3}/"
+            lines.append(f"{result.grade_id:<{width}}  {_points(_earned(result)):>3}/"
                          f"{_points(result.points):<2}  {outcome}")
             if result.checks:
                 lines.append(f"{'':<{width}}          ({result.checks})")
@@ -67,6 +68,23 @@ class CheckReport:
 
 def _points(value: float) -> str:
     return f"{value:g}"
+
+
+def _earned(result: TestResult) -> float:
+    if result.earned is not None:
+        return result.earned
+    return result.points if result.passed else 0.0
+
+
+def _partial(cell: Any) -> float | None:
+    """nbgrader's partial credit: a test cell whose value is a number earns that many points."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "execute_result":
+            try:
+                return float(output.get("data", {}).get("text/plain", ""))
+            except ValueError:
+                return None
+    return None
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -90,8 +108,8 @@ def _is_test(cell: Any) -> bool:
 
 def _failure(cell: Any) -> str:
     """Why a test cell failed ('' when it passed), as nbgrader decides: an error or stderr output."""
-    if cell.get("execution_count") is None:
-        return "not run (an earlier cell stopped the kernel, or it timed out)"
+    if cell.get("execution_count") is None and cell.get("source", "").strip():
+        return "not run (the kernel stopped before it, or the check was cut short)"
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
             name, message = output.get("ename", "Error"), _first_line(output.get("evalue", ""))
@@ -116,6 +134,7 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
     """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     path = Path(notebook).resolve()
     if not path.is_file():
@@ -126,6 +145,9 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
     except Exception as error:  # any parse error means the same to the student
         raise ValueError(f"cnnkit check: {path.name} is not a readable notebook ({error}). Fix: "
                          "open it in Jupyter and save it again, or restore it from a backup.") from error
+    if os.environ.get(INSIDE_CHECK) or os.environ.get("NBGRADER_EXECUTION"):
+        raise ValueError("cnnkit check: refused inside a check or while nbgrader runs the notebook "
+                         "(it would start itself again). Fix: run it from a terminal or another cell.")
     tests = [cell for cell in document.cells if _is_test(cell)]
     if not tests:
         raise ValueError(f"cnnkit check: {path.name} has no nbgrader test cells. Expected a lab "
@@ -134,10 +156,14 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)  # the kernel inherits them from its start-up environment
     start = time.perf_counter()
+    stopped = ""
     try:
         client = NotebookClient(document, timeout=cell_timeout, kernel_name="python3",
-                                allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+                                allow_errors=True, interrupt_on_timeout=True,
+                                resources={"metadata": {"path": str(path.parent)}})
         client.execute()
+    except (CellTimeoutError, DeadKernelError) as error:
+        stopped = f"the check stopped early: {_first_line(str(error))}"
     finally:
         for name, value in saved.items():
             if value is None:
@@ -145,12 +171,14 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
             else:
                 os.environ[name] = value
     results = [TestResult(cell.metadata.nbgrader.get("grade_id", "?"), _docstring(cell.source),
-                          float(cell.metadata.nbgrader.get("points", 0)), not _failure(cell), _failure(cell))
+                          float(cell.metadata.nbgrader.get("points", 0)), not _failure(cell),
+                          _failure(cell), None if _failure(cell) else _partial(cell))
                for cell in document.cells if _is_test(cell)]
-    problems = [f"cell {index} ({_first_line(cell.source, 60)}): {_failure(cell)}"
-                for index, cell in enumerate(document.cells)
-                if cell.cell_type == "code" and not _is_test(cell) and _failure(cell)
-                and "stderr" not in _failure(cell)]
+    problems = [stopped] if stopped else []
+    problems += [f"cell {index} ({_first_line(cell.source, 60)}): {_failure(cell)}"
+                 for index, cell in enumerate(document.cells)
+                 if cell.cell_type == "code" and not _is_test(cell) and _failure(cell)
+                 and "stderr" not in _failure(cell) and "not run" not in _failure(cell)]
     return CheckReport(path, results, problems, time.perf_counter() - start)
 
 
@@ -205,8 +233,8 @@ def check(notebook: str | os.PathLike | None = None) -> CheckReport | None:
     Returns:
         The `CheckReport`, or None inside a check.
     """
-    if os.environ.get(INSIDE_CHECK):
-        print("cnnkit.check(): skipped while the notebook is being checked.")
+    if os.environ.get(INSIDE_CHECK) or os.environ.get("NBGRADER_EXECUTION"):
+        print("cnnkit.check(): skipped while the notebook is being checked or graded.")
         return None
     path = Path(notebook) if notebook is not None else current_notebook()
     print(f"checking {path.name} in a fresh kernel (the saved version; training cells load the "

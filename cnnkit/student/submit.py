@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import zipfile
 from pathlib import Path
 
 __all__ = ["SubmissionError", "expected_files", "find_notebook", "submit"]
 
 # Student ids as `cnnkit course collect` reads them from "STUDENT_FILE" names (no underscore).
-STUDENT_ID = re.compile(r"^[A-Za-z0-9.\-]+$")
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 
 
 class SubmissionError(ValueError):
@@ -39,9 +40,25 @@ def find_notebook(lab: str | os.PathLike, start: str | os.PathLike = ".") -> Pat
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    if "google.colab" in sys.modules and lab.suffix != ".ipynb":
+        return _from_colab(start / f"{lab.name}.ipynb")
     raise SubmissionError(f"cnnkit submit: no notebook for {str(lab)!r}; looked for "
                           f"{', '.join(str(path) for path in candidates)}. Fix: run the command in "
                           "the lab's folder, or pass the notebook's path.")
+
+
+def _from_colab(path: Path) -> Path:
+    """On Colab the open notebook lives in Drive: write it to `path` (beside the weights)."""
+    import json
+
+    from google.colab import _message  # type: ignore[import-not-found]
+
+    reply = _message.blocking_request("get_ipynb", timeout_sec=60)
+    if not reply or "ipynb" not in reply:
+        raise SubmissionError("cnnkit submit: Colab did not hand over the notebook. Fix: save it "
+                              "(File → Save), upload it beside the weights, and pass its path.")
+    path.write_text(json.dumps(reply["ipynb"]))
+    return path.resolve()
 
 
 def expected_files(notebook: Path) -> list[str]:
@@ -98,12 +115,15 @@ def submit(lab: str | os.PathLike, student: str | None = None,
     archive = Path(output or notebook.parent) / f"{student}_{lab_name}.zip"
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f".partial-{archive.name}")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        bundle.write(notebook, f"{student}_{notebook.name}")
-        for name in weights:
-            bundle.write(notebook.parent / name, f"{student}_{name}")
-            history = notebook.parent / name.replace(".weights.h5", ".history.json")
-            if history.is_file():
-                bundle.write(history, f"{student}_{history.name}")
-    os.replace(partial, archive)
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            bundle.write(notebook, f"{student}_{notebook.name}")
+            for name in weights:
+                bundle.write(notebook.parent / name, f"{student}_{name}")
+                history = notebook.parent / name.replace(".weights.h5", ".history.json")
+                if history.is_file():
+                    bundle.write(history, f"{student}_{history.name}")
+        os.replace(partial, archive)
+    finally:
+        partial.unlink(missing_ok=True)
     return archive
