@@ -160,7 +160,7 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> int:
 
 # Layers that only re-label values already stored: not counted as new activations.
 VIEW_LAYERS = ("Flatten", "Reshape", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-               "Identity", "InputLayer")
+               "Identity")
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ class CostTable:
             if weighted_only and not (row.multiply_adds or row.kind == "InputLayer"):
                 continue
             shape = "×".join(str(size) for size in row.output_shape)
-            activations = "(view)" if row.is_view and row.kind != "InputLayer" else f"{row.activations:,}"
+            activations = "(view)" if row.is_view else f"{row.activations:,}"
             lines.append(f"{row.name[:22]:<22} {row.kind[:18]:<18} {shape:<16} {row.parameters:>12,} "
                          f"{activations:>12} {row.multiply_adds:>15,} "
                          f"{_megabytes(row.activation_bytes) if row.activation_bytes else '':>11}")

@@ -215,12 +215,16 @@ def test_stamp_check_names_the_notebook_whose_url_or_cell_is_wrong(tmp_path, cap
                         "the title cell")
 
 
+def _set_repository(course: Path, url: str) -> None:
+    """Change the course's Repository URL in its pyproject.toml."""
+    pyproject = course / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("https://github.com/cnnkit-course/cnnkit", url))
+
+
 def test_a_new_repository_url_is_stamped_in_place(tmp_path, capsys):
     """After the URL changes in pyproject.toml, are all badges and pins updated in place?"""
     course = _course_copy(tmp_path)
-    pyproject = course / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace(
-        "https://github.com/cnnkit-course/cnnkit", "https://github.com/my-school/cnn-course"))
+    _set_repository(course, "https://github.com/my-school/cnn-course")
     assert _stamp(course, "--check") == 1
     assert _stamp(course) == 0
     assert f"{len(STAMPED)} notebook(s) stamped" in capsys.readouterr().out
@@ -259,9 +263,7 @@ def test_a_notebook_the_kit_does_not_know_is_refused(tmp_path, capsys):
 def test_a_repository_that_is_not_on_github_is_refused(tmp_path, capsys):
     """Does a non-GitHub Repository URL stop the stamp, saying what was received and expected?"""
     course = _course_copy(tmp_path)
-    pyproject = course / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace(
-        "https://github.com/cnnkit-course/cnnkit", "https://gitlab.com/cnnkit-course/cnnkit"))
+    _set_repository(course, "https://gitlab.com/cnnkit-course/cnnkit")
     assert _stamp(course, "--check") == 2
     error = capsys.readouterr().err
     assert "Received Repository = 'https://gitlab.com/cnnkit-course/cnnkit'" in error

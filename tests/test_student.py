@@ -192,3 +192,22 @@ def test_check_counts_partial_credit_and_refuses_to_nest(tmp_path, monkeypatch):
     shutil.copy(ROOT / "labs" / "lab2-mnist" / "lab2-mnist.ipynb", notebook)
     with pytest.raises(ValueError, match="refused inside a check"):
         check_notebook(notebook)
+
+
+def test_on_colab_submit_fetches_the_open_notebook(lab2, monkeypatch):
+    """Colab keeps the notebook in Drive: submit writes the page's copy beside the weights."""
+    import types
+
+    (lab2 / "lab2-mnist.ipynb").rename(lab2 / "in-drive.ipynb")
+    page = json.loads((lab2 / "in-drive.ipynb").read_text())
+    message = types.SimpleNamespace(blocking_request=lambda request, timeout_sec: {"ipynb": page})
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(_message=message))
+    monkeypatch.chdir(lab2)
+    archive = submit("lab2-mnist", student="dana")
+    with zipfile.ZipFile(archive) as bundle:
+        assert json.loads(bundle.read("dana_lab2-mnist.ipynb")) == page
+    message.blocking_request = lambda request, timeout_sec: None
+    (lab2 / "lab2-mnist.ipynb").unlink()
+    with pytest.raises(SubmissionError, match="Colab did not hand over the notebook"):
+        submit("lab2-mnist", student="dana")

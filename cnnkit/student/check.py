@@ -170,15 +170,18 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    results = [TestResult(cell.metadata.nbgrader.get("grade_id", "?"), _docstring(cell.source),
-                          float(cell.metadata.nbgrader.get("points", 0)), not _failure(cell),
-                          _failure(cell), None if _failure(cell) else _partial(cell))
-               for cell in document.cells if _is_test(cell)]
-    problems = [stopped] if stopped else []
-    problems += [f"cell {index} ({_first_line(cell.source, 60)}): {_failure(cell)}"
-                 for index, cell in enumerate(document.cells)
-                 if cell.cell_type == "code" and not _is_test(cell) and _failure(cell)
-                 and "stderr" not in _failure(cell) and "not run" not in _failure(cell)]
+    results, problems = [], [stopped] if stopped else []
+    for index, cell in enumerate(document.cells):
+        if cell.cell_type != "code":
+            continue
+        failure = _failure(cell)
+        if _is_test(cell):
+            results.append(TestResult(cell.metadata.nbgrader.get("grade_id", "?"),
+                                      _docstring(cell.source),
+                                      float(cell.metadata.nbgrader.get("points", 0)), not failure,
+                                      failure, None if failure else _partial(cell)))
+        elif failure and "stderr" not in failure and "not run" not in failure:
+            problems.append(f"cell {index} ({_first_line(cell.source, 60)}): {failure}")
     return CheckReport(path, results, problems, time.perf_counter() - start)
 
 
@@ -195,7 +198,9 @@ def current_notebook() -> Path:
         if candidate and candidate.endswith(".ipynb") and Path(candidate).is_file():
             return Path(candidate)
     if "google.colab" in sys.modules:
-        return _colab_notebook()
+        from cnnkit.student.colab_notebook import save_colab_notebook
+
+        return save_colab_notebook(Path.cwd() / COLAB_COPY)
     raise ValueError("cnnkit.check(): cannot tell which notebook this is. Fix: pass its path, "
                      "e.g. cnnkit.check('lab1-convolution.ipynb').")
 
@@ -207,18 +212,6 @@ def _ipython_session() -> str | None:
         return None
     shell = get_ipython()
     return None if shell is None else shell.user_ns.get("__session__")
-
-
-def _colab_notebook() -> Path:
-    """Write the notebook open in Colab to the working folder (where the weights are) and return it."""
-    import json
-
-    from google.colab import _message  # type: ignore[import-not-found]
-
-    content = _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
-    path = Path.cwd() / COLAB_COPY
-    path.write_text(json.dumps(content))
-    return path
 
 
 def check(notebook: str | os.PathLike | None = None) -> CheckReport | None:

@@ -41,24 +41,15 @@ def find_notebook(lab: str | os.PathLike, start: str | os.PathLike = ".") -> Pat
         if candidate.is_file():
             return candidate.resolve()
     if "google.colab" in sys.modules and lab.suffix != ".ipynb":
-        return _from_colab(start / f"{lab.name}.ipynb")
+        from cnnkit.student.colab_notebook import save_colab_notebook
+
+        try:
+            return save_colab_notebook(start / f"{lab.name}.ipynb")
+        except ValueError as error:
+            raise SubmissionError(f"cnnkit submit: {error}") from error
     raise SubmissionError(f"cnnkit submit: no notebook for {str(lab)!r}; looked for "
                           f"{', '.join(str(path) for path in candidates)}. Fix: run the command in "
                           "the lab's folder, or pass the notebook's path.")
-
-
-def _from_colab(path: Path) -> Path:
-    """On Colab the open notebook lives in Drive: write it to `path` (beside the weights)."""
-    import json
-
-    from google.colab import _message  # type: ignore[import-not-found]
-
-    reply = _message.blocking_request("get_ipynb", timeout_sec=60)
-    if not reply or "ipynb" not in reply:
-        raise SubmissionError("cnnkit submit: Colab did not hand over the notebook. Fix: save it "
-                              "(File → Save), upload it beside the weights, and pass its path.")
-    path.write_text(json.dumps(reply["ipynb"]))
-    return path.resolve()
 
 
 def expected_files(notebook: Path) -> list[str]:
