@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from cnnkit.course import grade_lab  # noqa: E402
-from cnnkit.course.grading import GradeLimits, sandbox_available  # noqa: E402
+from cnnkit.course.grading import GradeLimits  # noqa: E402
+from cnnkit.course.sandbox import sandbox_support  # noqa: E402
 from labcode import make_course  # noqa: E402
 from test_course import NOTEBOOK, RELEASE, SOLUTION, _dump, edited  # noqa: E402
 
@@ -81,7 +82,7 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     lines = ["# Grading throughput (Lab 1)\n",
              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine}; "
-             f"sandbox {'on' if sandbox_available() else 'off'}; 20 submissions (10 correct, "
+             f"student kernels {sandbox_support().describe()}; 20 submissions (10 correct, "
              "5 partly wrong, 5 broken: not JSON, infinite loop, dying kernel, no notebook, "
              "syntax error); cell timeout 20 s.\n",
              "| workers | wall time (s) | submissions / min | correct one: median (s) | max (s) |",

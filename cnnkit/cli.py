@@ -95,15 +95,23 @@ def _course_check(args: argparse.Namespace) -> int:
 
 def _course_grade(args: argparse.Namespace) -> int:
     from cnnkit.course import grade_lab, summary_table
-    from cnnkit.course.grading import SANDBOX_NOTE, GradeLimits, sandbox_available
+    from cnnkit.course.limits import GradeLimits
+    from cnnkit.course.sandbox import SandboxUnavailable
 
     limits = GradeLimits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                         memory_gb=args.memory_gb, sandbox=not args.no_sandbox)
-    if limits.sandbox and not sandbox_available():
-        print(f"warning: {SANDBOX_NOTE}.", file=sys.stderr)
+                         memory_gb=args.memory_gb, cpu_seconds=args.cpu_seconds,
+                         max_processes=args.max_processes, disk_mb=args.disk_mb,
+                         open_files=args.open_files, sandbox=not args.no_sandbox)
+    if not limits.sandbox:
+        print("warning: --no-sandbox: student code runs not isolated, as you, able to read and "
+              "change your files and other students' grades.", file=sys.stderr)
     try:
         results = grade_lab(Path(args.course), args.lab, args.student or None, jobs=args.jobs,
                             limits=limits, db_url=args.db)
+    except SandboxUnavailable as error:
+        print(f"cnnkit course grade: refusing to run student code without isolation: {error}",
+              file=sys.stderr)
+        return 2
     except Exception as error:  # noqa: BLE001 - the grader itself broke: exit 2, not 1
         print(f"cnnkit course grade: the grader failed ({type(error).__name__}: {error}); no "
               "student was penalised for it.", file=sys.stderr)
@@ -166,6 +174,7 @@ def _course_stamp(args: argparse.Namespace) -> int:
 
 def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
     from cnnkit.course.collect import DEFAULT_PATTERN
+    from cnnkit.course.limits import GradeLimits
 
     course = commands.add_parser(
         "course", help="instructors: build, check, collect, grade, feedback, export")
@@ -191,10 +200,23 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
     grade.add_argument("--notebook-timeout", type=int, default=600,
                        help="seconds per student before grading is stopped (default 600)")
-    grade.add_argument("--memory-gb", type=float, default=4.0,
-                       help="address-space limit of each grading kernel in GiB (default 4)")
+    defaults = GradeLimits()
+    grade.add_argument("--memory-gb", type=float, default=defaults.memory_gb,
+                       help="address-space limit of each grading kernel process in GiB "
+                            f"(default {defaults.memory_gb:g})")
+    grade.add_argument("--cpu-seconds", type=int, default=defaults.cpu_seconds,
+                       help=f"CPU time of each kernel process (default {defaults.cpu_seconds})")
+    grade.add_argument("--max-processes", type=int, default=defaults.max_processes,
+                       help="processes and threads a student's code may run at once "
+                            f"(default {defaults.max_processes})")
+    grade.add_argument("--disk-mb", type=int, default=defaults.disk_mb,
+                       help="size of the student's writable folder in the sandbox, MiB "
+                            f"(default {defaults.disk_mb})")
+    grade.add_argument("--open-files", type=int, default=defaults.open_files,
+                       help=f"open files per kernel process (default {defaults.open_files})")
     grade.add_argument("--no-sandbox", action="store_true",
-                       help="run student code without namespaces and as the grader's user")
+                       help="grade even where student code cannot be isolated (no bubblewrap or "
+                            "no user namespaces): it then runs as you; every row says so")
     grade.set_defaults(handler=_course_grade)
     collect = actions.add_parser("collect", help="copy submissions into submitted/STUDENT/LAB/")
     collect.add_argument("lab", help="the lab, e.g. lab1-convolution")

@@ -149,6 +149,22 @@ def _check_profile() -> Finding:
         return Finding("fail", "Profile", os.environ.get("CNNKIT_PROFILE", ""), str(error))
 
 
+def _check_grading_isolation() -> Finding:
+    """Whether `cnnkit course grade` can isolate student code here (it matters to instructors)."""
+    from cnnkit.course.sandbox import sandbox_support
+
+    support = sandbox_support()
+    if support.available:
+        detail = support.describe()
+        if support.process_limit == "none":
+            return Finding("warn", "Grading", detail, "as root, the number of processes is capped "
+                           "through a pids cgroup; none is writable here (grade as an ordinary "
+                           "user, or give this user a cgroup)")
+        return Finding("ok", "Grading", detail)
+    return Finding("warn", "Grading", f"{support.describe()} (instructors only: "
+                   "`cnnkit course grade` will refuse)", support.fix)
+
+
 def diagnose() -> list[Finding]:
     """Run every check and return the findings, in report order."""
     where = detect_platform()
@@ -160,6 +176,7 @@ def diagnose() -> list[Finding]:
         findings.append(_check_gpus(where))
     findings.append(_check_profile())
     findings += _check_data()
+    findings.append(_check_grading_isolation())
     return findings
 
 

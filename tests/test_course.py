@@ -1,8 +1,11 @@
 """`cnnkit course`: release audit, and grading that no submission can break (real nbgrader CLI).
 
-One course with a correct submission among many broken ones is graded once, with two workers;
-each test then checks one student's outcome. Lab 1's conv_params cell is the usual victim: the
-part is worth 1 point, so "everything else correct" scores 17 / 18.
+One course with correct submissions among many broken and hostile ones is graded with two
+workers, once as the user running the tests and once as an ordinary user (created for it, when
+the tests run as root); each test then checks one student's outcome in both runs. Lab 1's
+conv_params cell is the usual place for the broken or hostile code: the part is worth 1 point,
+so "everything else correct" scores 17 / 18, and an attack that ends by defining conv_params
+correctly scores 18 / 18 when the sandbox has stopped it harmlessly.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import ordinary_user
 from cnnkit.course import audit_release, export_grades, grade_lab
-from cnnkit.course.grading import GradeLimits, sandbox_available
+from cnnkit.course.grading import GradeLimits, GradeResult
+from hostile import LINGER_MARKER, PLANTED, hostile_submissions
 from labcode import make_course
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +31,9 @@ LAB = "lab1-convolution"
 NOTEBOOK = f"{LAB}.ipynb"
 SOLUTION = json.loads((ROOT / "solutions" / LAB / NOTEBOOK).read_text())
 RELEASE = json.loads((ROOT / "labs" / LAB / NOTEBOOK).read_text())
+VICTIMS = ("victim1", "victim2", "victim3")  # correct copies graded beside the attackers
+LIMITS = {"cell_timeout": 20, "notebook_timeout": 240, "memory_gb": 4}
+MODES = ["as the test runner", "as an ordinary user"]
 
 
 def edited(notebook: dict, grade_id: str, source: str | None) -> dict:
@@ -98,6 +106,9 @@ def conv_params(f, c_in, k):
                                           "numpy.testing.assert_array_equal = lambda *a, **k: None\n"
                                           + wrong_params))},
         "snoop": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", snoop))},
+        **{student: {NOTEBOOK: _dump(SOLUTION)} for student in VICTIMS},
+        **{student: {NOTEBOOK: _dump(notebook)} for student, notebook in hostile_submissions(
+            SOLUTION, RELEASE, edited).items()},
     }
 
 
@@ -110,26 +121,46 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """A course with every submission above, graded once with two workers."""
+def _host_processes_with(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "pytest" not in text:
+            found.append(text[:200])
+    return found
+
+
+@pytest.fixture(scope="module", params=MODES)
+def graded(request, tmp_path_factory):
+    """A course with every submission above, graded once with two workers, in each mode."""
     from nbgrader.api import Gradebook
 
     from cnnkit.course.nbgrader_cli import put_tools_on_path
 
+    if request.param == MODES[1] and not ordinary_user.can_switch_user():
+        pytest.skip("creating an ordinary user needs root (the tests already run as one)")
     put_tools_on_path()
-    course = make_course(tmp_path_factory.mktemp("course"), LAB)
+    folder = (ordinary_user.user_folder() if request.param == MODES[1]
+              else tmp_path_factory.mktemp("course"))
+    course = make_course(folder / "course", LAB)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_student("absent")  # enrolled, submitted nothing
     for student, files in submissions(course).items():
-        folder = course / "submitted" / student / LAB
-        folder.mkdir(parents=True)
+        target = course / "submitted" / student / LAB
+        target.mkdir(parents=True)
         for name, content in files.items():
-            (folder / name).write_bytes(content)
+            (target / name).write_bytes(content)
     before = {"solutions": _fingerprint(course / "solutions"),
               "repository solutions": _fingerprint(ROOT / "solutions")}
-    limits = GradeLimits(cell_timeout=20, notebook_timeout=240, memory_gb=4)
-    results = {result.student: result for result in grade_lab(course, LAB, jobs=2, limits=limits)}
+    if request.param == MODES[1]:
+        results = {row["student"]: GradeResult(**row)
+                   for row in ordinary_user.grade_as_user(course, LAB, LIMITS)}
+    else:
+        results = {result.student: result
+                   for result in grade_lab(course, LAB, jobs=2, limits=GradeLimits(**LIMITS))}
     after = {"solutions": _fingerprint(course / "solutions"),
              "repository solutions": _fingerprint(ROOT / "solutions")}
     return course, results, before, after
@@ -217,8 +248,6 @@ def test_a_snooping_submission_reads_and_changes_nothing_of_the_course(graded):
     assert not list(course.rglob("planted.txt")) and not list(ROOT.rglob("planted.txt"))
     assert results["snoop"].score == 18.0
     assert any("grading files" in text and "gradebook.db" in text for text in results["snoop"].problems)
-    if not sandbox_available():
-        pytest.skip("reading is blocked only inside the sandbox (Linux, root); writing was checked")
     printed = _autograded_text(course, "snoop")
     course_targets = [str(ROOT / "solutions"), str(course / "solutions"), str(course / "gradebook.db")]
     for target in course_targets:
@@ -272,20 +301,123 @@ def test_feedback_is_html_per_graded_student(graded):
     assert "18.0" in files[1].read_text() and "/ 18.0" in files[0].read_text()
 
 
-def test_grading_without_a_sandbox_warns_once(tmp_path, monkeypatch, capsys):
-    """Without a sandbox (not root, not Linux), is that said once, not charged to each student?"""
-    from cnnkit.cli import main
+def _unavailable(monkeypatch) -> None:
     from cnnkit.course import grading
+    from cnnkit.course.sandbox import SandboxSupport
 
-    monkeypatch.setattr(grading, "sandbox_available", lambda: False)
+    missing = SandboxSupport(False, "bubblewrap (bwrap) is not installed",
+                             "install it: `sudo apt-get install bubblewrap`")
+    monkeypatch.setattr(grading, "sandbox_support", lambda: missing)
+
+
+def test_grading_refuses_without_a_sandbox_and_says_what_to_install(tmp_path, monkeypatch, capsys):
+    """Where student code cannot be isolated, does grading refuse, say why and how to fix it?"""
+    from cnnkit.cli import main
+
+    _unavailable(monkeypatch)
+    course = make_course(tmp_path / "course", LAB)
+    (course / "submitted" / "x" / LAB).mkdir(parents=True)
+    (course / "submitted" / "x" / LAB / NOTEBOOK).write_text("{")
+    assert main(["course", "--course", str(course), "grade", LAB]) == 2
+    message = capsys.readouterr().err
+    assert "bubblewrap (bwrap) is not installed" in message and "apt-get install bubblewrap" in message
+    assert "--no-sandbox" in message
+    assert not (course / "gradebook.db").exists(), "nothing may be graded when grading refuses"
+
+
+@pytest.mark.slow
+def test_grading_with_no_sandbox_marks_every_row_not_isolated(tmp_path, monkeypatch, capsys):
+    """With an explicit --no-sandbox, is every row of the report marked "not isolated"?"""
+    from cnnkit.cli import main
+
+    _unavailable(monkeypatch)
     course = make_course(tmp_path / "course", LAB)
     for student in ("x", "y"):
         (course / "submitted" / student / LAB).mkdir(parents=True)
         (course / "submitted" / student / LAB / NOTEBOOK).write_text("{")
-    assert main(["course", "--course", str(course), "grade", LAB]) == 1
+    assert main(["course", "--course", str(course), "grade", LAB, "--no-sandbox"]) == 1
     captured = capsys.readouterr()
-    assert captured.err.count("warning: not sandboxed") == 1
-    assert "not sandboxed" not in captured.out and "2 with problems" in captured.out
+    assert captured.err.count("not isolated") == 1  # one warning before the table
+    rows = [line for line in captured.out.splitlines() if line.startswith(("x ", "y "))]
+    assert len(rows) == 2 and all("NOT ISOLATED" in row for row in rows)
+    assert "2 with problems" in captured.out
+
+
+# ---- hostile submissions (tests/hostile.py) -------------------------------------------------
+
+ATTACKERS_STOPPED = ["killer", "grader_killer", "peeker", "escaper", "diskfiller", "filehog"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ATTACKERS_STOPPED)
+def test_an_attack_that_was_stopped_costs_nothing_and_gains_nothing(graded, student):
+    """Killing, peeking, escaping, filling the disk, hoarding files: graded 18/18 like any
+    correct answer, in the sandbox, with the attack's own output in its notebook."""
+    _, results, _, _ = graded
+    assert results[student].score == 18.0, results[student]
+    assert results[student].isolated
+
+
+@pytest.mark.slow
+def test_classmates_score_as_if_no_attacker_had_been_graded_beside_them(graded):
+    """Do the correct submissions graded alongside killers and peekers keep 18/18, no problems?"""
+    _, results, _, _ = graded
+    for student in ("good", *VICTIMS):
+        assert (results[student].score, results[student].problems) == (18.0, []), results[student]
+
+
+@pytest.mark.slow
+def test_a_process_left_behind_dies_with_the_kernel_and_changes_no_grade(graded):
+    """The blank release plus a background process that rewrites the gradebook: still 0/18,
+    and no such process is alive once grading returns."""
+    course, results, _, _ = graded
+    assert results["lingerer"].score == 0.0
+    assert _host_processes_with(LINGER_MARKER) == []
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_submission(LAB, "lingerer").score == 0.0
+
+
+@pytest.mark.slow
+def test_limits_stop_a_fork_bomb_a_full_disk_and_open_files(graded):
+    """Does each resource attack hit its limit (processes, disk of its folder, open files)?"""
+    import re
+
+    course, results, _, _ = graded
+    limits = GradeLimits()
+    bomb = re.search(r"FORK BOMB reached (\d+) processes", _autograded_text(course, "forkbomb"))
+    assert bomb and int(bomb.group(1)) <= limits.max_processes + 8, bomb
+    assert results["forkbomb"].isolated and results["forkbomb"].max_score == 18.0
+    disk = re.search(r"DISK FILLER stopped after (\d+) MB", _autograded_text(course, "diskfiller"))
+    assert disk and int(disk.group(1)) <= limits.disk_mb, disk
+    assert "DISK FILLER /tmp stopped" in _autograded_text(course, "diskfiller")
+    files = re.search(r"FILE HOG stopped after (\d+) files", _autograded_text(course, "filehog"))
+    assert files and int(files.group(1)) < limits.open_files, files
+
+
+@pytest.mark.slow
+def test_nothing_outside_a_students_folder_changed(graded):
+    """No file planted by a submission exists anywhere outside the sandbox afterwards."""
+    import site
+    import sys
+
+    course, _, _, _ = graded
+    places = [course, ROOT, ROOT / "cnnkit", Path("/tmp"), Path.home(), Path(sys.prefix), Path("/"),
+              Path("/etc"), Path("/root"), Path("/work"), *map(Path, site.getsitepackages()),
+              Path(json.__file__).parent]
+    planted = [str(place / PLANTED) for place in places if (place / PLANTED).exists()]
+    planted += [str(path) for path in course.rglob(PLANTED)]
+    assert planted == []
+    escaper = _autograded_text(course, "escaper")
+    assert "'blocked')" in escaper  # the read-only system said no
+
+
+@pytest.mark.slow
+def test_every_row_says_it_was_isolated(graded):
+    """Was every student's code run in the sandbox (no silent fallback)?"""
+    _, results, _, _ = graded
+    assert all(result.isolated for result in results.values())
 
 
 @pytest.mark.parametrize("line", [

@@ -34,7 +34,8 @@ def test_doctor_passes_here_and_reports_everything():
     result = run_python(DOCTOR, {"CNNKIT_PROFILE": "smoke"})
     assert result.returncode == 0, result.stdout + result.stderr
     for label in ("Python:", "Platform:", "TensorFlow:", "Keras:", "Keras backend:   tensorflow",
-                  "GPU:", "Profile:         smoke", "Data cache:", "mnist:", "cifar10:"):
+                  "GPU:", "Profile:         smoke", "Data cache:", "mnist:", "cifar10:",
+                  "Grading:         isolated with bubblewrap"):
         assert label in result.stdout
     assert "The kit can run here." in result.stdout
 
@@ -217,3 +218,16 @@ def test_doctor_on_colab_without_gpu_says_how_to_switch_one_on(monkeypatch, empt
     assert re.search(r"warn  GPU:\s+none: training runs on the CPU\n\s+→ Colab: Runtime → Change "
                      r"runtime type → Hardware accelerator: GPU .*run the notebook again from the "
                      r"top, its Colab setup cell first\.", report.getvalue())
+
+
+def test_doctor_says_when_grading_cannot_be_isolated_and_how_to_fix_it(monkeypatch):
+    """Without bubblewrap, does the doctor warn (not fail) and say what to install?"""
+    from cnnkit import env
+    from cnnkit.course import sandbox
+
+    monkeypatch.setattr(sandbox, "shutil", type("NoBwrap", (), {"which": staticmethod(lambda _: None)}))
+    monkeypatch.setattr(sandbox, "_SUPPORT", None)
+    finding = env._check_grading_isolation()
+    monkeypatch.setattr(sandbox, "_SUPPORT", None)
+    assert finding.status == "warn" and "bubblewrap (bwrap) is not installed" in finding.detail
+    assert "apt-get install bubblewrap" in finding.fix

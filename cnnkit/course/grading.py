@@ -1,10 +1,13 @@
 """Grade one lab for many students in parallel, each in a private workspace, under limits.
 
-Each student is graded by ``nbgrader autograde`` in a throw-away workspace holding only a copy of a
-template gradebook and that student's files; nothing of the course (solutions, the real
-gradebook, other students) is inside it. Workers run in parallel; their results are merged into
-the course gradebook one at a time by this process, so the sqlite file is never written
-concurrently. A submission that breaks anything costs only its own points, with a reason.
+Each student is graded by ``nbgrader autograde`` (trusted, outside any sandbox) in a throw-away
+workspace holding a copy of a template gradebook and that student's files. The student's code
+runs only in the kernel, which nbgrader starts inside the bubblewrap sandbox of
+`cnnkit.course.sandbox`: it sees a copy of the student's own files and nothing else, so neither
+the workspace's gradebook, nor the notebook nbgrader scores, nor another student, nor the grader
+is within its reach. Workers run in parallel; their results are merged into the course gradebook
+one at a time by this process, after every process of the sandbox is dead. A submission that
+breaks anything costs only its own points, with a reason.
 """
 
 from __future__ import annotations
@@ -13,42 +16,28 @@ import json
 import os
 import re
 import resource
-import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 
+from cnnkit.course.limits import GradeLimits
 from cnnkit.course.merge import merge_submission, record_empty_submission
 from cnnkit.course.nbgrader_cli import put_tools_on_path, run_nbgrader
+from cnnkit.course.sandbox import (DATA_MOUNT, KERAS_MOUNT, KernelSettings, SandboxUnavailable,
+                                   install_kernel, kernel_environment, leftover_processes,
+                                   make_cgroups, nbgrader_kernel_config, python_paths,
+                                   remove_cgroups, sandbox_support)
 
 # TensorFlow and Keras lines that must not turn a passing test cell into a failing one.
 IGNORE_STDERR = (r"(?s).*(absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|"
                  r"cpu_feature_guard|rebuild TensorFlow|UserWarning|DeprecationWarning).*")
-
-
-@dataclass
-class GradeLimits:
-    """Limits on one student's grading run.
-
-    Attributes:
-        cell_timeout: seconds a cell may run before it is interrupted (nbgrader's Execute.timeout).
-        notebook_timeout: seconds the whole grading of one student may take; then it is killed.
-        memory_gb: address-space limit of the grading process and its kernel (RLIMIT_AS).
-        sandbox: on Linux as root, grade in private network and mount namespaces (see
-            `sandbox_prefix`). Elsewhere grading runs without it, and the report says so.
-    """
-
-    cell_timeout: int = 60
-    notebook_timeout: int = 600
-    memory_gb: float = 4.0
-    sandbox: bool = True
 
 
 @dataclass
@@ -60,6 +49,7 @@ class GradeResult:
         failed_cells: graded cells that raised an error (wrong or missing answers).
         problems: what went wrong with the submission itself, in words (unreadable notebook,
             timeout, dead kernel, renamed file ...).
+        isolated: the student's code ran in the sandbox.
     """
 
     student: str
@@ -68,52 +58,7 @@ class GradeResult:
     failed_cells: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-SANDBOX_TOOLS = ("unshare", "setpriv", "ip", "findmnt", "mount")
-SANDBOX_NOTE = ("not sandboxed (needs Linux, root, and unshare, setpriv, findmnt, ip): student "
-                "code ran with the grader's rights and network")
-
-
-def sandbox_available() -> bool:
-    """Whether grading can run in private namespaces without capabilities (Linux, as root)."""
-    return (hasattr(os, "geteuid") and os.geteuid() == 0
-            and all(shutil.which(tool) for tool in SANDBOX_TOOLS))
-
-
-def _hidden_paths(root: Path, also: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Folders and files student code must not see: the course's, and other workspaces."""
-    repository = Path(__file__).resolve().parents[2]
-    folders = [root / name for name in ("solutions", "source", "submitted", "autograded", "feedback")]
-    folders += [repository / "solutions", *also]
-    files = [root / "gradebook.db", root / "gradebook.db-journal"]
-    return ([folder for folder in dict.fromkeys(folders) if folder.is_dir()],
-            [file for file in files if file.is_file()])
-
-
-def sandbox_prefix(root: Path, workspace: Path, hide: list[Path]) -> tuple[str, ...]:
-    """A command prefix that grades inside private network and mount namespaces.
-
-    Inside: loopback only; the course's solutions/, submitted/, autograded/, gradebook and the
-    folders in ``hide`` covered by empty mode-000 mounts; every other mount read-only except
-    ``workspace``; then all capabilities dropped, so the process (still uid 0) can neither
-    unmount nor bypass file permissions.
-    """
-    folders, files = _hidden_paths(root, hide)
-    quoted = shlex.quote(str(workspace))
-    steps = ["ip link set lo up", "mount --make-rprivate /"]
-    steps += [f"mount -t tmpfs -o size=1m,mode=000 cnnkit-hidden {shlex.quote(str(folder))}"
-              for folder in folders]
-    # Files are covered by an empty, mode-000 file: neither readable nor writable without caps.
-    cover = workspace.parent / "cover"
-    steps += [f"mount --bind {shlex.quote(str(cover))} {shlex.quote(str(file))}" for file in files]
-    steps.append(f"mount --bind {quoted} {quoted}")
-    steps.append("for target in $(findmnt -rn -o TARGET | grep -v -E '^/(proc|sys|dev)(/|$)'); do "
-                 f"[ \"$target\" = {quoted} ] || mount -o remount,bind,ro \"$target\" 2>/dev/null; "
-                 "done; true")
-    steps.append('exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all '
-                 '--no-new-privs -- "$@"')
-    return ("unshare", "--net", "--mount", "sh", "-c", " && ".join(steps), "sh")
+    isolated: bool = False
 
 
 def _limit_memory(memory_gb: float):  # noqa: ANN202 - a preexec function
@@ -124,17 +69,18 @@ def _limit_memory(memory_gb: float):  # noqa: ANN202 - a preexec function
     return apply
 
 
-def _workspace_config(course_config: str, limits: GradeLimits) -> str:
+def _workspace_config(course_config: str, limits: GradeLimits, run_folder: Path | None) -> str:
+    """The course's nbgrader configuration plus the limits (and, with ``run_folder``, the sandbox)."""
     return course_config + f"""
 
-# Added by cnnkit course grade for one isolated grading run.
+# Added by cnnkit course grade for one grading run.
 c.Execute.timeout = {limits.cell_timeout}
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.pattern = {IGNORE_STDERR!r}
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
-"""
+""" + (nbgrader_kernel_config(run_folder) if run_folder else "")
 
 
 def make_template(root: Path, lab: str, scratch: Path) -> tuple[Path, list[str]]:
@@ -243,16 +189,43 @@ def detect_tampering(notebook_path: Path) -> list[str]:
     return found
 
 
+def _sandbox_kernel(workspace: Path, base: KernelSettings, limits: GradeLimits,
+                    ) -> tuple[dict[str, str], list[Path]]:
+    """Give a workspace its sandboxed kernel; return nbgrader's extra environment and the cgroup."""
+    kernel = workspace / "kernel"
+    (kernel / "run").mkdir(parents=True)
+    (kernel / "state").mkdir()
+    cgroups = make_cgroups(limits.max_processes, limits.cpus)
+    settings = replace(base, run_folder=str(kernel / "run"), state_folder=str(kernel / "state"),
+                       cgroups=[str(folder) for folder in cgroups])
+    return install_kernel(workspace, settings), cgroups
+
+
+def _end_sandbox(workspace: Path, cgroups: list[Path]) -> list[str]:
+    """Make sure no process of the student's sandbox lives on; say so if one had to be killed."""
+    survivors = leftover_processes(workspace / "kernel" / "state")
+    survivors = max(survivors, remove_cgroups(cgroups))
+    return ([f"{survivors} sandbox process(es) outlived the kernel and were killed before the "
+             "results were read"] if survivors else [])
+
+
 def grade_student(root: Path, lab: str, student: str, template_db: Path, notebooks: list[str],
-                  scratch: Path, limits: GradeLimits) -> tuple[GradeResult, Path | None]:
-    """Grade one student in a private workspace; return the result and the workspace gradebook."""
+                  scratch: Path, limits: GradeLimits,
+                  sandbox: KernelSettings | None = None) -> tuple[GradeResult, Path | None]:
+    """Grade one student in a private workspace; return the result and the workspace gradebook.
+
+    With ``sandbox`` (the settings every student's kernel shares), the kernel runs in bubblewrap;
+    without it, the student's code runs as the grader, and the result says it was not isolated.
+    """
     from nbgrader.api import Gradebook
 
     start = time.perf_counter()
-    result = GradeResult(student)
-    workspace = scratch / f"student-{student}"  # created, empty, before any worker started
+    result = GradeResult(student, isolated=sandbox is not None)
+    workspace = scratch / f"student-{student}"
+    workspace.mkdir()
+    run_folder = workspace / "kernel" / "run" if sandbox is not None else None
     (workspace / "nbgrader_config.py").write_text(
-        _workspace_config((root / "nbgrader_config.py").read_text(), limits))
+        _workspace_config((root / "nbgrader_config.py").read_text(), limits, run_folder))
     shutil.copy(template_db, workspace / "gradebook.db")
     with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_student(student)
@@ -266,28 +239,54 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
         result.problems += [f"touches checking code or grading files, please review: {line[:120]}"
                             for line in detect_tampering(notebook)]
     args = ["autograde", lab, "--student", student, "--force", "--log-level=ERROR"]
-    prefix: tuple[str, ...] = ()
     (workspace / "tmp").mkdir()
-    home = {"HOME": str(workspace), "TMPDIR": str(workspace / "tmp"),
-            "MPLCONFIGDIR": str(workspace / ".matplotlib")}
-    if limits.sandbox and sandbox_available():
-        siblings = [path for path in scratch.iterdir() if path.is_dir() and path != workspace]
-        prefix = sandbox_prefix(root, workspace, siblings)
+    env = {"HOME": str(workspace), "TMPDIR": str(workspace / "tmp"),
+           "MPLCONFIGDIR": str(workspace / ".matplotlib")}
+    cgroups: list[Path] = []
+    if sandbox is not None:
+        kernel_env, cgroups = _sandbox_kernel(workspace, sandbox, limits)
+        env.update(kernel_env)
     try:
         completed = run_nbgrader(workspace, *args, timeout=limits.notebook_timeout,
-                                 preexec=_limit_memory(limits.memory_gb), prefix=prefix,
-                                 extra_env=home)
+                                 preexec=_limit_memory(limits.memory_gb), extra_env=env)
         if completed.returncode:
             last = [line for line in completed.stdout.splitlines() if line.strip()][-1:] or ["?"]
             result.problems.append(f"autograde failed (the kernel may have died): {last[0][:200]}")
     except subprocess.TimeoutExpired:
         result.problems.append(f"grading took longer than {limits.notebook_timeout} s and was stopped")
+    finally:
+        if sandbox is not None:
+            result.problems += _end_sandbox(workspace, cgroups)
     autograded = workspace / "autograded" / student / lab
     if autograded.is_dir():
         result.failed_cells, cell_problems = _inspect_autograded(autograded)
         result.problems += cell_problems
     result.seconds = time.perf_counter() - start
     return result, workspace if autograded.is_dir() else None
+
+
+def _readable_folder(path: Path) -> Path | None:
+    try:
+        return path if path.is_dir() and os.access(path, os.R_OK | os.X_OK) else None
+    except OSError:  # e.g. a folder inside another user's home
+        return None
+
+
+def shared_kernel_settings(root: Path, limits: GradeLimits) -> KernelSettings:
+    """What every student's sandboxed kernel sees: Python, cnnkit, the data caches; the limits."""
+    from cnnkit.data.store import data_dir, keras_datasets_dir
+
+    repository = Path(__file__).resolve().parents[2]
+    data, keras = _readable_folder(data_dir()), _readable_folder(keras_datasets_dir())
+    mounts = {str(data): DATA_MOUNT} if data else {}
+    if keras:
+        mounts[str(keras)] = f"{KERAS_MOUNT}/datasets"
+    return KernelSettings(
+        run_folder="", state_folder="", read_only=python_paths([root, repository]),
+        mounts=mounts, env=kernel_environment(data, keras),
+        memory_bytes=int(limits.memory_gb * (1 << 30)), cpu_seconds=limits.cpu_seconds,
+        max_processes=limits.max_processes, disk_bytes=limits.disk_mb << 20,
+        open_files=limits.open_files)
 
 
 def submitted_students(root: Path, lab: str) -> list[str]:
@@ -304,17 +303,27 @@ def grade_lab(root: Path, lab: str, students: list[str] | None = None, jobs: int
         lab: the lab's folder name, e.g. "lab1-convolution".
         students: whom to grade; None grades all.
         jobs: parallel grading workers.
-        limits: time and memory limits; see `GradeLimits`.
+        limits: time, memory, process and disk limits, and the sandbox; see `GradeLimits`.
         db_url: the course gradebook (default: sqlite root/gradebook.db; PostgreSQL URLs work).
 
     Returns:
         One `GradeResult` per student, sorted by student.
+
+    Raises:
+        SandboxUnavailable: ``limits.sandbox`` is on and this machine cannot isolate student
+            code (the message says what is missing and how to fix it). Nothing was graded.
     """
     from nbgrader.api import Gradebook
 
     put_tools_on_path()
     root = Path(root).resolve()
     limits = limits or GradeLimits()
+    if limits.cpus <= 0:
+        limits = replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
+    support = sandbox_support()
+    if limits.sandbox and not support.available:
+        raise SandboxUnavailable(support)
+    sandbox = shared_kernel_settings(root, limits) if limits.sandbox else None
     db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
     with Gradebook(db_url) as gradebook:
         known = [student.id for student in gradebook.students]
@@ -324,14 +333,12 @@ def grade_lab(root: Path, lab: str, students: list[str] | None = None, jobs: int
     with tempfile.TemporaryDirectory(prefix="cnnkit-grade-") as scratch_name:
         scratch = Path(scratch_name)
         template_db, notebooks = make_template(root, lab, scratch)
-        for student in students:  # all now, so that each sandbox can hide the others
-            (scratch / f"student-{student}").mkdir()
-        (scratch / "cover").touch(mode=0o000)
         with Gradebook(db_url) as gradebook:
             gradebook.update_or_create_assignment(lab)
 
         def work(student: str) -> GradeResult:
-            result, workspace = grade_student(root, lab, student, template_db, notebooks, scratch, limits)
+            result, workspace = grade_student(root, lab, student, template_db, notebooks, scratch,
+                                              limits, sandbox)
             with merge_lock:
                 if workspace is None:
                     result.max_score = record_empty_submission(db_url, template_db, lab, student)

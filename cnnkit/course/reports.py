@@ -9,13 +9,16 @@ from cnnkit.course.grading import GradeResult
 
 
 def summary_table(results: list[GradeResult]) -> str:
-    """Format one line per student: score, maximum, failed graded cells, seconds and problems."""
-    lines = [f"{'student':<16} {'score':>7} {'max':>6} {'failed':>6} {'time':>6}  problems",
-             f"{'-' * 16} {'-' * 7} {'-' * 6} {'-' * 6} {'-' * 6}  {'-' * 8}"]
+    """Format one line per student: score, maximum, failed graded cells, seconds, whether the
+    student's code ran in the sandbox, and problems."""
+    lines = [f"{'student':<16} {'score':>7} {'max':>6} {'failed':>6} {'time':>6}  "
+             f"{'isolation':<12}  problems",
+             f"{'-' * 16} {'-' * 7} {'-' * 6} {'-' * 6} {'-' * 6}  {'-' * 12}  {'-' * 8}"]
     for result in results:
         problems = "; ".join(result.problems) or "-"
+        isolation = "sandbox" if result.isolated else "NOT ISOLATED"
         lines.append(f"{result.student:<16} {result.score:>7.2f} {result.max_score:>6.1f} "
-                     f"{result.failed_cells:>6} {result.seconds:>5.0f}s  {problems}")
+                     f"{result.failed_cells:>6} {result.seconds:>5.0f}s  {isolation:<12}  {problems}")
     return "\n".join(lines)
 
 
