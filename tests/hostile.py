@@ -159,6 +159,25 @@ except OSError as error:
     print('DISK FILLER /tmp stopped:', type(error).__name__)
 """
 
+# Fill the folder it shares with the grader (its IPC sockets live there, on the grader's disk).
+SOCKET_FOLDER_FILLER = """
+import os
+from ipykernel.connect import get_connection_file
+folder = os.path.dirname(get_connection_file())
+try:
+    for index in range(40):
+        with open(os.path.join(folder, f'junk{index}.bin'), 'wb') as handle:
+            for _ in range(100):
+                handle.write(bytes(1 << 20))
+except OSError as error:
+    print('SOCKET FOLDER FILLER stopped:', type(error).__name__)
+"""
+
+# One line of 50 MB (nbgrader's LimitOutput counts lines, not bytes).
+FLOOD = """
+print('x' * (50 << 20))
+"""
+
 # Open files until it fails.
 FILE_HOG = """
 handles = []
@@ -178,7 +197,8 @@ def hostile_submissions(solution: dict, release: dict,
     conv_params cell replaced by the attack."""
     attacks = {"killer": KILL_EVERYTHING, "grader_killer": KILL_THE_GRADER,
                "peeker": PROC_PEEKER, "escaper": ESCAPER, "forkbomb": FORK_BOMB,
-               "diskfiller": DISK_FILLER, "filehog": FILE_HOG}
+               "diskfiller": DISK_FILLER, "filehog": FILE_HOG, "flood": FLOOD,
+               "socketfiller": SOCKET_FOLDER_FILLER}
     notebooks = {name: edited(solution, "conv_params", code + CORRECT)
                  for name, code in attacks.items()}
     # The unchanged release (every exercise raises NotImplementedError) plus a lingering process.

@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
-
 import ordinary_user
-from cnnkit.course import audit_release, export_grades, grade_lab
-from cnnkit.course.grading import GradeLimits, GradeResult
+import pytest
 from hostile import LINGER_MARKER, PLANTED, hostile_submissions
 from labcode import make_course
+
+from cnnkit.course import audit_release, export_grades, grade_lab
+from cnnkit.course.grading import GradeLimits, GradeResult
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
@@ -345,7 +345,11 @@ def test_grading_with_no_sandbox_marks_every_row_not_isolated(tmp_path, monkeypa
 
 # ---- hostile submissions (tests/hostile.py) -------------------------------------------------
 
-ATTACKERS_STOPPED = ["killer", "grader_killer", "peeker", "escaper", "diskfiller", "filehog"]
+ATTACKERS_STOPPED = ["killer", "grader_killer", "peeker", "escaper", "diskfiller", "filehog",
+                     "flood"]
+# The attacks that the report flags for review, with a word of the line it quotes.
+FLAGGED = {"killer": "os.kill", "grader_killer": "/proc/", "peeker": "/proc/",
+           "lingerer": "subprocess", "forkbomb": "subprocess"}
 
 
 @pytest.mark.slow
@@ -356,6 +360,32 @@ def test_an_attack_that_was_stopped_costs_nothing_and_gains_nothing(graded, stud
     _, results, _, _ = graded
     assert results[student].score == 18.0, results[student]
     assert results[student].isolated
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student, word", sorted(FLAGGED.items()))
+def test_the_report_flags_code_that_reaches_for_other_processes(graded, student, word):
+    """Is an attack's line quoted in the report for the instructor to review?"""
+    _, results, _, _ = graded
+    assert any("please review" in problem and word in problem
+               for problem in results[student].problems), results[student].problems
+
+
+@pytest.mark.slow
+def test_writing_into_the_folder_shared_with_the_grader_stops_the_sandbox(graded):
+    """A submission that fills the socket folder (on the grader's disk) is stopped, says why."""
+    _, results, _, _ = graded
+    result = results["socketfiller"]
+    assert any("folder it shares with the grader" in problem for problem in result.problems), result
+    assert result.score < 18.0
+
+
+@pytest.mark.slow
+def test_one_huge_line_of_output_is_cut(graded):
+    """Is a 50 MB line cut in the autograded notebook (nbgrader's LimitOutput counts lines)?"""
+    course, _, _, _ = graded
+    text = _autograded_text(course, "flood")
+    assert len(text) < 4 << 20 and "cut by the grader" in text
 
 
 @pytest.mark.slow

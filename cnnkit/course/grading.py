@@ -12,6 +12,7 @@ breaks anything costs only its own points, with a reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,10 +31,21 @@ import nbformat
 from cnnkit.course.limits import GradeLimits
 from cnnkit.course.merge import merge_submission, record_empty_submission
 from cnnkit.course.nbgrader_cli import put_tools_on_path, run_nbgrader
-from cnnkit.course.sandbox import (DATA_MOUNT, KERAS_MOUNT, KernelSettings, SandboxUnavailable,
-                                   install_kernel, kernel_environment, leftover_processes,
-                                   make_cgroups, nbgrader_kernel_config, python_paths,
-                                   remove_cgroups, sandbox_support)
+from cnnkit.course.sandbox import (
+    DATA_MOUNT,
+    KERAS_MOUNT,
+    KernelSettings,
+    RunFolderGuard,
+    SandboxUnavailable,
+    install_kernel,
+    kernel_environment,
+    leftover_processes,
+    make_cgroups,
+    nbgrader_kernel_config,
+    python_paths,
+    remove_cgroups,
+    sandbox_support,
+)
 
 # TensorFlow and Keras lines that must not turn a passing test cell into a failing one.
 IGNORE_STDERR = (r"(?s).*(absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|"
@@ -80,6 +92,8 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.pattern = {IGNORE_STDERR!r}
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+from cnnkit.course.output_limit import with_output_size_limit
+c.Autograde.autograde_preprocessors = with_output_size_limit()
 """ + (nbgrader_kernel_config(run_folder) if run_folder else "")
 
 
@@ -165,28 +179,39 @@ def _inspect_autograded(autograded: Path) -> tuple[int, list[str]]:
     return failed, problems
 
 
-# Assignments to, or setattr on, the code that graded cells rely on; reads of grading files.
+# Assignments to, or setattr on, the code that graded cells rely on; reads of grading files;
+# reaching for other processes or the machine (what the sandbox stops, reported all the same).
 _TAMPERING = re.compile(
     r"^.*(?:\b(?:checks|cnnkit|testing|builtins|keras|tf|assert_\w+)\b[\w.]*\.\w+\s*=(?!=)"
     r"|setattr\(\s*(?:checks|cnnkit|np|numpy|builtins|keras|tf)\b|sys\.modules\["
-    r"|CNNKIT_PROFILE|NBGRADER_EXECUTION|/proc/self"
-    r"|gradebook|sqlite3|solutions/|autograded/|submitted/).*$", re.MULTILINE)
+    r"|CNNKIT_PROFILE|NBGRADER_EXECUTION|/proc/"
+    r"|gradebook|sqlite3|solutions/|autograded/|submitted/"
+    r"|\bos\.(?:kill|killpg|fork|forkpty|setsid|setpgrp)\b|\bsignal\.SIG|\bsubprocess\b"
+    r"|\bPopen\b|\bmultiprocessing\b|\bctypes\b|\bsetrlimit\b|\bsocket\b).*$", re.MULTILINE)
 
 
-def detect_tampering(notebook_path: Path) -> list[str]:
+def detect_tampering(notebook_path: Path, given: frozenset[str] = frozenset()) -> list[str]:
     """Return lines of the student's own cells that look like tampering (a reported suspicion).
 
     Graded cells restored by nbgrader still run, but a student cell that replaces, say,
     ``checks.check_conv2d`` or ``numpy.testing.assert_allclose`` could make them pass, and one
-    that opens the gradebook could read the lab's test sources; such lines are listed in the
-    grading report for a human to look at.
+    that signals other processes or opens the gradebook tries what the sandbox stops; such lines
+    are listed in the grading report for a human to look at. Cells whose source is one of
+    ``given`` (the lab's own cells, e.g. its Colab set-up cell) are not the student's.
     """
     found = []
     for cell in nbformat.read(notebook_path, as_version=4).cells:
-        if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+        if (cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("locked")
+                or cell.source in given):
             continue
         found += [match.group(0).strip() for match in _TAMPERING.finditer(cell.source)]
     return found
+
+
+def _given_sources(root: Path, lab: str) -> frozenset[str]:
+    """The source of every cell of the lab's own notebooks (solutions/LAB/*.ipynb)."""
+    return frozenset(cell.source for path in (root / "solutions" / lab).glob("*.ipynb")
+                     for cell in nbformat.read(path, as_version=4).cells)
 
 
 def _sandbox_kernel(workspace: Path, base: KernelSettings, limits: GradeLimits,
@@ -236,8 +261,9 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
         result.seconds = time.perf_counter() - start
         return result, None
     for notebook in staged:
-        result.problems += [f"touches checking code or grading files, please review: {line[:120]}"
-                            for line in detect_tampering(notebook)]
+        result.problems += [f"touches checking code, grading files or other processes, please "
+                            f"review: {line[:120]}"
+                            for line in detect_tampering(notebook, _given_sources(root, lab))]
     args = ["autograde", lab, "--student", student, "--force", "--log-level=ERROR"]
     (workspace / "tmp").mkdir()
     env = {"HOME": str(workspace), "TMPDIR": str(workspace / "tmp"),
@@ -246,9 +272,12 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
     if sandbox is not None:
         kernel_env, cgroups = _sandbox_kernel(workspace, sandbox, limits)
         env.update(kernel_env)
+    guard = (RunFolderGuard(workspace / "kernel" / "run", workspace / "kernel" / "state")
+             if sandbox is not None else contextlib.nullcontext())
     try:
-        completed = run_nbgrader(workspace, *args, timeout=limits.notebook_timeout,
-                                 preexec=_limit_memory(limits.memory_gb), extra_env=env)
+        with guard:
+            completed = run_nbgrader(workspace, *args, timeout=limits.notebook_timeout,
+                                     preexec=_limit_memory(limits.memory_gb), extra_env=env)
         if completed.returncode:
             last = [line for line in completed.stdout.splitlines() if line.strip()][-1:] or ["?"]
             result.problems.append(f"autograde failed (the kernel may have died): {last[0][:200]}")
@@ -256,6 +285,7 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
         result.problems.append(f"grading took longer than {limits.notebook_timeout} s and was stopped")
     finally:
         if sandbox is not None:
+            result.problems += [guard.tripped] if guard.tripped else []
             result.problems += _end_sandbox(workspace, cgroups)
     autograded = workspace / "autograded" / student / lab
     if autograded.is_dir():
@@ -282,7 +312,7 @@ def shared_kernel_settings(root: Path, limits: GradeLimits) -> KernelSettings:
     if keras:
         mounts[str(keras)] = f"{KERAS_MOUNT}/datasets"
     return KernelSettings(
-        run_folder="", state_folder="", read_only=python_paths([root, repository]),
+        run_folder="", state_folder="", read_only=python_paths([root, repository, Path(tempfile.gettempdir())]),
         mounts=mounts, env=kernel_environment(data, keras),
         memory_bytes=int(limits.memory_gb * (1 << 30)), cpu_seconds=limits.cpu_seconds,
         max_processes=limits.max_processes, disk_bytes=limits.disk_mb << 20,

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -309,16 +310,18 @@ def bwrap_arguments(settings: KernelSettings, workdir_name: str) -> list[str]:
         workdir_name: the name of the kernel's writable folder under /home/student (the lab).
     """
     workdir = f"{HOME}/{workdir_name}"
+    # The writable tmpfs folders come first, so that read-only binds below them (a venv in
+    # /tmp, say) are mounted on top instead of hidden.
     arguments = ["bwrap", "--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
                  "--hostname", "sandbox", "--cap-drop", "ALL", "--die-with-parent",
-                 "--new-session", "--proc", "/proc", "--dev", "/dev", *_system_binds()]
+                 "--new-session", "--proc", "/proc", "--dev", "/dev",
+                 "--size", str(settings.disk_bytes), "--tmpfs", HOME, "--dir", workdir,
+                 "--size", str(64 << 20), "--tmpfs", "/tmp", *_system_binds()]
     for folder in settings.read_only:
         arguments += ["--ro-bind", folder, folder]
     for source, target in settings.mounts.items():
         arguments += ["--ro-bind", source, target]
-    arguments += ["--size", str(settings.disk_bytes), "--tmpfs", HOME, "--dir", workdir,
-                  "--size", str(64 << 20), "--tmpfs", "/tmp",
-                  "--bind", settings.run_folder, settings.run_folder, "--remount-ro", "/",
+    arguments += ["--bind", settings.run_folder, settings.run_folder, "--remount-ro", "/",
                   "--chdir", workdir, "--clearenv"]
     for key, value in sorted(settings.env.items()):
         arguments += ["--setenv", key, value]
@@ -377,6 +380,56 @@ def leftover_processes(state_folder: Path) -> int:
             except ProcessLookupError:
                 pass
     return killed
+
+
+class RunFolderGuard:
+    """Stop a sandbox that writes into the folder it shares with the grader.
+
+    That folder lies on the grader's disk and must be writable (the kernel creates its sockets
+    there), so it is watched instead: past ``max_bytes`` or ``max_entries``, the sandbox is
+    killed. Use as a context manager around the grading run; ``tripped`` says what happened.
+    """
+
+    def __init__(self, run_folder: Path, state_folder: Path, max_bytes: int = 1 << 20,
+                 max_entries: int = 100, interval: float = 0.25) -> None:
+        self.run_folder, self.state_folder = run_folder, state_folder
+        self.max_bytes, self.max_entries, self.interval = max_bytes, max_entries, interval
+        self.tripped = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> RunFolderGuard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval) and not self.tripped:
+            size, entries = _usage(self.run_folder, self.max_entries)
+            if size > self.max_bytes or entries > self.max_entries:
+                self.tripped = (f"wrote {size >> 10:,} KiB in {entries} entries into the folder "
+                                "it shares with the grader; its sandbox was stopped")
+                leftover_processes(self.state_folder)
+
+
+def _usage(folder: Path, max_entries: int) -> tuple[int, int]:
+    """Bytes and entries under ``folder`` (links not followed), counting stops past max_entries."""
+    size, entries, pending = 0, 0, [folder]
+    while pending and entries <= max_entries:
+        try:
+            with os.scandir(pending.pop()) as scan:
+                for entry in scan:
+                    entries += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        size += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return size, entries
 
 
 def _in_other_pid_namespace(pid: int) -> bool:
