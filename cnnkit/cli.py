@@ -107,7 +107,8 @@ def _course_grade(args: argparse.Namespace) -> int:
               "change your files and other students' grades.", file=sys.stderr)
     try:
         results = grade_lab(Path(args.course), args.lab, args.student or None, jobs=args.jobs,
-                            limits=limits, db_url=args.db)
+                            limits=limits, db_url=args.db, record_missing=args.record_missing,
+                            cluster=args.cluster)
     except SandboxUnavailable as error:
         print(f"cnnkit course grade: refusing to run student code without isolation: {error}",
               file=sys.stderr)
@@ -117,8 +118,16 @@ def _course_grade(args: argparse.Namespace) -> int:
               "student was penalised for it.", file=sys.stderr)
         return 2
     print(summary_table(results))
-    with_problems = sum(1 for result in results if result.problems)
-    print(f"\n{len(results)} graded, {with_problems} with problems.")
+    graded = [result for result in results if not result.absent]
+    with_problems = sum(1 for result in graded if result.problems)
+    print(f"\n{len(graded)} graded, {with_problems} with problems.")
+    absent = [result.student for result in results if result.absent]
+    if absent:
+        print(f"{len(absent)} student(s) have no submission folder here and were not graded; "
+              f"their grades, if any, are kept: {', '.join(absent[:10])}"
+              f"{' ...' if len(absent) > 10 else ''}."
+              + ("" if args.record_missing else
+                 " --record-missing gives a 0 to those who have no grade yet."))
     return 1 if with_problems else 0
 
 
@@ -133,7 +142,7 @@ def _course_collect(args: argparse.Namespace) -> int:
 def _course_feedback(args: argparse.Namespace) -> int:
     from cnnkit.course import generate_feedback
 
-    files = generate_feedback(Path(args.course), args.lab, args.student)
+    files = generate_feedback(Path(args.course), args.lab, args.student, db_url=args.db)
     for file in files:
         print(file)
     print(f"{len(files)} feedback file(s) in feedback/")
@@ -143,8 +152,9 @@ def _course_feedback(args: argparse.Namespace) -> int:
 def _course_export(args: argparse.Namespace) -> int:
     from cnnkit.course import export_grades
 
-    db_url = args.db or f"sqlite:///{Path(args.course).resolve() / 'gradebook.db'}"
-    rows = export_grades(db_url, Path(args.output))
+    from cnnkit.course.gradebook import gradebook_url
+
+    rows = export_grades(gradebook_url(Path(args.course), args.db), Path(args.output))
     print(f"wrote {rows} rows to {args.output}")
     return 0
 
@@ -172,6 +182,10 @@ def _course_stamp(args: argparse.Namespace) -> int:
     return 0
 
 
+DB_HELP = ("gradebook URL, e.g. postgresql://user@host/course (default: c.CourseDirectory.db_url "
+           "in the course's nbgrader_config.py, else sqlite:///COURSE/gradebook.db)")
+
+
 def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
     from cnnkit.course.collect import DEFAULT_PATTERN
     from cnnkit.course.limits import GradeLimits
@@ -179,8 +193,7 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     course = commands.add_parser(
         "course", help="instructors: build, check, collect, grade, feedback, export")
     course.add_argument("--course", default=".", help="the course folder (default: here)")
-    course.add_argument("--db", default=None,
-                        help="gradebook URL (default: sqlite:///COURSE/gradebook.db; PostgreSQL works)")
+    course.add_argument("--db", default=None, metavar="URL", help=DB_HELP)
     actions = course.add_subparsers(dest="course_command", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="regenerate labs/ from solutions/ and audit it")
     build.add_argument("lab", nargs="*", help="labs to build (default: all)")
@@ -196,7 +209,11 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
     grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    grade.add_argument("--jobs", type=int, default=1, help="parallel grading workers (default 1)")
+    grade.add_argument("--jobs", type=int, default=1,
+                       help="grading worker processes on this machine (default 1)")
+    grade.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="grade on the workers of a running Dask cluster instead, e.g. "
+                            "tcp://scheduler:8786 (see the README: several machines)")
     grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
     grade.add_argument("--notebook-timeout", type=int, default=600,
                        help="seconds per student before grading is stopped (default 600)")
@@ -214,9 +231,13 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
                             f"(default {defaults.disk_mb})")
     grade.add_argument("--open-files", type=int, default=defaults.open_files,
                        help=f"open files per kernel process (default {defaults.open_files})")
+    grade.add_argument("--record-missing", action="store_true",
+                       help="give a 0 to enrolled students with no submission folder here and no "
+                            "grade yet (never replaces an existing grade)")
     grade.add_argument("--no-sandbox", action="store_true",
                        help="grade even where student code cannot be isolated (no bubblewrap or "
                             "no user namespaces): it then runs as you; every row says so")
+    grade.add_argument("--db", dest="db_here", default=None, metavar="URL", help=DB_HELP)
     grade.set_defaults(handler=_course_grade)
     collect = actions.add_parser("collect", help="copy submissions into submitted/STUDENT/LAB/")
     collect.add_argument("lab", help="the lab, e.g. lab1-convolution")
@@ -228,9 +249,11 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     feedback = actions.add_parser("feedback", help="HTML feedback per graded student")
     feedback.add_argument("lab", help="the lab, e.g. lab1-convolution")
     feedback.add_argument("--student", action="append", help="only this student (repeatable)")
+    feedback.add_argument("--db", dest="db_here", default=None, metavar="URL", help=DB_HELP)
     feedback.set_defaults(handler=_course_feedback)
     export = actions.add_parser("export", help="write every grade to a CSV file")
     export.add_argument("output", help="the CSV file to write, e.g. grades.csv")
+    export.add_argument("--db", dest="db_here", default=None, metavar="URL", help=DB_HELP)
     export.set_defaults(handler=_course_export)
 
 
@@ -326,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cnnkit`` command; return its exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "db_here", None):  # `course grade LAB --db URL` as well as `course --db URL ...`
+        args.db = args.db_here
     try:
         return args.handler(args)
     except (DataFormatError, DataNotFoundError, ValueError) as error:

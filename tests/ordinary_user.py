@@ -58,7 +58,8 @@ def grade_as_user(course: Path, lab: str, limits: dict) -> list[dict]:
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(course)], check=True)
     script = ("import json, sys; from dataclasses import asdict; from cnnkit.course import grade_lab;"
               "from cnnkit.course.grading import GradeLimits;"
-              f"results = grade_lab({str(course)!r}, {lab!r}, jobs=2, limits=GradeLimits(**{limits!r}));"
+              f"results = grade_lab({str(course)!r}, {lab!r}, jobs=2, limits=GradeLimits(**{limits!r}),"
+              " record_missing=True);"
               "print('RESULTS', json.dumps([asdict(r) for r in results]))")
     python = ensure_user_python()
     command = ["runuser", "-u", USER, "--", "env", f"PATH={python.parent}:/usr/bin:/bin",

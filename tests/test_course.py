@@ -159,8 +159,8 @@ def graded(request, tmp_path_factory):
         results = {row["student"]: GradeResult(**row)
                    for row in ordinary_user.grade_as_user(course, LAB, LIMITS)}
     else:
-        results = {result.student: result
-                   for result in grade_lab(course, LAB, jobs=2, limits=GradeLimits(**LIMITS))}
+        results = {result.student: result for result in grade_lab(
+            course, LAB, jobs=2, limits=GradeLimits(**LIMITS), record_missing=True)}
     after = {"solutions": _fingerprint(course / "solutions"),
              "repository solutions": _fingerprint(ROOT / "solutions")}
     return course, results, before, after
@@ -302,12 +302,12 @@ def test_feedback_is_html_per_graded_student(graded):
 
 
 def _unavailable(monkeypatch) -> None:
-    from cnnkit.course import grading
+    from cnnkit.course import batch
     from cnnkit.course.sandbox import SandboxSupport
 
     missing = SandboxSupport(False, "bubblewrap (bwrap) is not installed",
                              "install it: `sudo apt-get install bubblewrap`")
-    monkeypatch.setattr(grading, "sandbox_support", lambda: missing)
+    monkeypatch.setattr(batch, "sandbox_support", lambda: missing)
 
 
 def test_grading_refuses_without_a_sandbox_and_says_what_to_install(tmp_path, monkeypatch, capsys):
@@ -466,3 +466,71 @@ def test_lines_that_change_how_grading_runs_are_flagged(tmp_path, line):
     path = tmp_path / "student.ipynb"
     nbformat.write(notebook, path)
     assert detect_tampering(path) == [line]
+
+
+# ---- no grade is ever lost ------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_crash_half_way_through_a_merge_keeps_the_previous_grades(graded, tmp_path, monkeypatch):
+    """If merging a student's new grades fails half-way, are the old ones all still there?"""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    from cnnkit.course import merge
+
+    course, _, _, _ = graded
+    gradebook_copy = tmp_path / "course.db"
+    shutil.copy(course / "gradebook.db", gradebook_copy)
+    url = f"sqlite:///{gradebook_copy}"
+    with Gradebook(url) as gradebook:  # the "previous" grades: every cell of good at 0
+        for grade in gradebook.find_submission(LAB, "good").notebooks[0].grades:
+            grade.auto_score = 0.0
+        gradebook.db.commit()
+    calls = {"count": 0}
+    real_find_grade = Gradebook.find_grade
+
+    def failing_find_grade(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls["count"] += 1
+        if calls["count"] == 5:
+            raise RuntimeError("the machine lost power")
+        return real_find_grade(self, *args, **kwargs)
+
+    monkeypatch.setattr(Gradebook, "find_grade", failing_find_grade)
+    with pytest.raises(RuntimeError, match="lost power"):
+        merge.merge_submission(url, course / "gradebook.db", LAB, "good")
+    monkeypatch.setattr(Gradebook, "find_grade", real_find_grade)
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(LAB, "good").score == 0.0, "a half-merged student"
+    assert merge.merge_submission(url, course / "gradebook.db", LAB, "good") == (18.0, 18.0)
+
+
+@pytest.mark.slow
+def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_path, capsys):
+    """Machine A graded alice; machine C holds only bob and grades: is alice's 18/18 kept?"""
+    from nbgrader.api import Gradebook
+
+    from cnnkit.cli import main
+
+    machine_a = make_course(tmp_path / "a", LAB)
+    machine_c = make_course(tmp_path / "c", LAB)
+    (machine_a / "submitted" / "alice" / LAB).mkdir(parents=True)
+    (machine_a / "submitted" / "alice" / LAB / NOTEBOOK).write_bytes(_dump(SOLUTION))
+    (machine_c / "submitted" / "bob" / LAB).mkdir(parents=True)
+    (machine_c / "submitted" / "bob" / LAB / NOTEBOOK).write_text("{")
+    url = f"sqlite:///{machine_a / 'gradebook.db'}"
+    assert main(["course", "--course", str(machine_a), "--db", url, "grade", LAB]) == 0
+    with Gradebook(url) as gradebook:
+        gradebook.update_or_create_student("carol")  # enrolled, never handed in
+    assert main(["course", "--course", str(machine_c), "--db", url, "grade", LAB]) == 1
+    report = capsys.readouterr().out
+    assert "have no submission folder here and were not graded" in report and "alice" in report
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(LAB, "alice").score == 18.0
+        assert gradebook.find_submission(LAB, "bob").score == 0.0
+        assert "carol" not in [s.student.id for s in gradebook.find_assignment(LAB).submissions]
+    assert main(["course", "--course", str(machine_c), "--db", url, "grade", LAB,
+                 "--record-missing"]) == 1
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(LAB, "alice").score == 18.0
+        assert gradebook.find_submission(LAB, "carol").score == 0.0

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _requirement(text: str) -> tuple[str, str]:
     """Split 'tensorflow>=2.16,<2.22' into a normalised (name, sorted specifiers)."""
-    match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", text.split(";")[0])
+    match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[[^\]]*\])?\s*(.*)$", text.split(";")[0])
     name, specifiers = match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
     return name, ",".join(sorted(filter(None, specifiers.split(","))))
 

@@ -10,7 +10,7 @@ from typing import Any
 # Imported now: nbgrader-free, and `collect` must name the function, not its module.
 from cnnkit.course.collect import CollectReport, collect, generate_feedback
 
-_HOMES = {"GradeResult": "grading", "grade_lab": "grading", "audit_release": "release",
+_HOMES = {"GradeResult": "grading", "grade_lab": "batch", "audit_release": "release",
           "build_labs": "release", "check_in_sync": "release", "export_grades": "reports",
           "summary_table": "reports"}
 

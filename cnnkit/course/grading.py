@@ -1,18 +1,19 @@
-"""Grade one lab for many students in parallel, each in a private workspace, under limits.
+"""Grade one student's submission in a private workspace, under limits, its kernel sandboxed.
 
 Each student is graded by ``nbgrader autograde`` (trusted, outside any sandbox) in a throw-away
 workspace holding a copy of a template gradebook and that student's files. The student's code
 runs only in the kernel, which nbgrader starts inside the bubblewrap sandbox of
 `cnnkit.course.sandbox`: it sees a copy of the student's own files and nothing else, so neither
 the workspace's gradebook, nor the notebook nbgrader scores, nor another student, nor the grader
-is within its reach. Workers run in parallel; their results are merged into the course gradebook
-one at a time by this process, after every process of the sandbox is dead. A submission that
-breaks anything costs only its own points, with a reason.
+is within its reach, and every process of the sandbox is dead before the results are read. A
+submission that breaks anything costs only its own points, with a reason. `cnnkit.course.batch`
+grades a whole class with this, on Dask workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -20,23 +21,19 @@ import resource
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 
 from cnnkit.course.limits import GradeLimits
-from cnnkit.course.merge import merge_submission, record_empty_submission
-from cnnkit.course.nbgrader_cli import put_tools_on_path, run_nbgrader
+from cnnkit.course.nbgrader_cli import run_nbgrader
 from cnnkit.course.sandbox import (
     DATA_MOUNT,
     KERAS_MOUNT,
     KernelSettings,
     RunFolderGuard,
-    SandboxUnavailable,
     install_kernel,
     kernel_environment,
     leftover_processes,
@@ -44,7 +41,6 @@ from cnnkit.course.sandbox import (
     nbgrader_kernel_config,
     python_paths,
     remove_cgroups,
-    sandbox_support,
 )
 
 # TensorFlow and Keras lines that must not turn a passing test cell into a failing one.
@@ -62,6 +58,8 @@ class GradeResult:
         problems: what went wrong with the submission itself, in words (unreadable notebook,
             timeout, dead kernel, renamed file ...).
         isolated: the student's code ran in the sandbox.
+        absent: the student has no submission folder here, so was not graded; ``score`` is the
+            grade the gradebook already held (kept as it was), 0 if none.
     """
 
     student: str
@@ -71,6 +69,7 @@ class GradeResult:
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     isolated: bool = False
+    absent: bool = False
 
 
 def _limit_memory(memory_gb: float):  # noqa: ANN202 - a preexec function
@@ -81,11 +80,23 @@ def _limit_memory(memory_gb: float):  # noqa: ANN202 - a preexec function
     return apply
 
 
-def _workspace_config(course_config: str, limits: GradeLimits, run_folder: Path | None) -> str:
-    """The course's nbgrader configuration plus the limits (and, with ``run_folder``, the sandbox)."""
-    return course_config + f"""
+def _private_folders(folder: Path) -> str:
+    """Configuration lines that keep nbgrader in ``folder``, whatever the course config says
+    (its own gradebook, never the course's, which may be a PostgreSQL URL)."""
+    return f"""
+# Added by cnnkit course grade: this run works only in its own folder.
+c.CourseDirectory.root = {str(folder)!r}
+c.CourseDirectory.db_url = {f"sqlite:///{folder / 'gradebook.db'}"!r}
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+"""
 
-# Added by cnnkit course grade for one grading run.
+
+def _workspace_config(course_config: str, limits: GradeLimits, workspace: Path,
+                      run_folder: Path | None) -> str:
+    """The course's nbgrader configuration plus the limits (and, with ``run_folder``, the sandbox)."""
+    return course_config + _private_folders(workspace) + f"""
 c.Execute.timeout = {limits.cell_timeout}
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
@@ -105,7 +116,8 @@ def make_template(root: Path, lab: str, scratch: Path) -> tuple[Path, list[str]]
     """
     template = scratch / "template"
     shutil.copytree(root / "solutions" / lab, template / "solutions" / lab)
-    shutil.copy(root / "nbgrader_config.py", template / "nbgrader_config.py")
+    (template / "nbgrader_config.py").write_text(
+        (root / "nbgrader_config.py").read_text() + _private_folders(template))
     result = run_nbgrader(template, "generate_assignment", lab, "--force", "--log-level=ERROR")
     if result.returncode:
         raise RuntimeError(f"cannot prepare the gradebook for {lab}:\n{result.stdout}")
@@ -208,7 +220,7 @@ def detect_tampering(notebook_path: Path, given: frozenset[str] = frozenset()) -
     return found
 
 
-def _given_sources(root: Path, lab: str) -> frozenset[str]:
+def given_sources(root: Path, lab: str) -> frozenset[str]:
     """The source of every cell of the lab's own notebooks (solutions/LAB/*.ipynb)."""
     return frozenset(cell.source for path in (root / "solutions" / lab).glob("*.ipynb")
                      for cell in nbformat.read(path, as_version=4).cells)
@@ -234,13 +246,28 @@ def _end_sandbox(workspace: Path, cgroups: list[Path]) -> list[str]:
              "results were read"] if survivors else [])
 
 
-def grade_student(root: Path, lab: str, student: str, template_db: Path, notebooks: list[str],
-                  scratch: Path, limits: GradeLimits,
+def grade_student(submitted: Path, course_config: str, given: frozenset[str], lab: str,
+                  student: str, template_db: Path, notebooks: list[str], scratch: Path,
+                  limits: GradeLimits,
                   sandbox: KernelSettings | None = None) -> tuple[GradeResult, Path | None]:
-    """Grade one student in a private workspace; return the result and the workspace gradebook.
+    """Grade one student in a private workspace; return the result and the workspace.
 
-    With ``sandbox`` (the settings every student's kernel shares), the kernel runs in bubblewrap;
-    without it, the student's code runs as the grader, and the result says it was not isolated.
+    Args:
+        submitted: the student's files for the lab (a folder).
+        course_config: the text of the course's nbgrader_config.py.
+        given: the source of every cell of the lab's own notebooks (not flagged as tampering).
+        lab, student: whom and what to grade.
+        template_db: a gradebook holding only the lab (see `make_template`).
+        notebooks: the lab's notebook names (without .ipynb).
+        scratch: a private folder for the workspace.
+        limits: see `GradeLimits`.
+        sandbox: the settings every student's kernel shares: with them the kernel runs in
+            bubblewrap; without them the student's code runs as the grader, and the result says
+            it was not isolated.
+
+    Returns:
+        The result and the workspace (holding ``gradebook.db`` and ``autograded/``), or None
+        when there was nothing nbgrader could grade.
     """
     from nbgrader.api import Gradebook
 
@@ -250,20 +277,32 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
     workspace.mkdir()
     run_folder = workspace / "kernel" / "run" if sandbox is not None else None
     (workspace / "nbgrader_config.py").write_text(
-        _workspace_config((root / "nbgrader_config.py").read_text(), limits, run_folder))
+        _workspace_config(course_config, limits, workspace, run_folder))
     shutil.copy(template_db, workspace / "gradebook.db")
     with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_student(student)
-    result.problems += stage_submission(root / "submitted" / student / lab,
-                                        workspace / "submitted" / student / lab, notebooks)
+    result.problems += stage_submission(submitted, workspace / "submitted" / student / lab,
+                                        notebooks)
     staged = sorted((workspace / "submitted" / student / lab).glob("*.ipynb"))
     if not staged:
         result.seconds = time.perf_counter() - start
         return result, None
     for notebook in staged:
         result.problems += [f"touches checking code, grading files or other processes, please "
-                            f"review: {line[:120]}"
-                            for line in detect_tampering(notebook, _given_sources(root, lab))]
+                            f"review: {line[:120]}" for line in detect_tampering(notebook, given)]
+    problems, autograded = _autograde(workspace, lab, student, limits, sandbox)
+    result.problems += problems
+    if autograded.is_dir():
+        result.failed_cells, cell_problems = _inspect_autograded(autograded)
+        result.problems += cell_problems
+    result.seconds = time.perf_counter() - start
+    return result, workspace if autograded.is_dir() else None
+
+
+def _autograde(workspace: Path, lab: str, student: str, limits: GradeLimits,
+               sandbox: KernelSettings | None) -> tuple[list[str], Path]:
+    """Run ``nbgrader autograde`` in the workspace (its kernel in the sandbox); return problems."""
+    problems = []
     args = ["autograde", lab, "--student", student, "--force", "--log-level=ERROR"]
     (workspace / "tmp").mkdir()
     env = {"HOME": str(workspace), "TMPDIR": str(workspace / "tmp"),
@@ -280,19 +319,14 @@ def grade_student(root: Path, lab: str, student: str, template_db: Path, noteboo
                                      preexec=_limit_memory(limits.memory_gb), extra_env=env)
         if completed.returncode:
             last = [line for line in completed.stdout.splitlines() if line.strip()][-1:] or ["?"]
-            result.problems.append(f"autograde failed (the kernel may have died): {last[0][:200]}")
+            problems.append(f"autograde failed (the kernel may have died): {last[0][:200]}")
     except subprocess.TimeoutExpired:
-        result.problems.append(f"grading took longer than {limits.notebook_timeout} s and was stopped")
+        problems.append(f"grading took longer than {limits.notebook_timeout} s and was stopped")
     finally:
         if sandbox is not None:
-            result.problems += [guard.tripped] if guard.tripped else []
-            result.problems += _end_sandbox(workspace, cgroups)
-    autograded = workspace / "autograded" / student / lab
-    if autograded.is_dir():
-        result.failed_cells, cell_problems = _inspect_autograded(autograded)
-        result.problems += cell_problems
-    result.seconds = time.perf_counter() - start
-    return result, workspace if autograded.is_dir() else None
+            problems += [guard.tripped] if guard.tripped else []
+            problems += _end_sandbox(workspace, cgroups)
+    return problems, workspace / "autograded" / student / lab
 
 
 def _readable_folder(path: Path) -> Path | None:
@@ -302,8 +336,12 @@ def _readable_folder(path: Path) -> Path | None:
         return None
 
 
-def shared_kernel_settings(root: Path, limits: GradeLimits) -> KernelSettings:
-    """What every student's sandboxed kernel sees: Python, cnnkit, the data caches; the limits."""
+def shared_kernel_settings(course_root: Path, limits: GradeLimits) -> KernelSettings:
+    """What every student's sandboxed kernel sees: Python, cnnkit, the data caches; the limits.
+
+    Nothing that contains ``course_root``, the cnnkit repository or the temporary folder is
+    bound into the sandbox (the cnnkit package folder itself is).
+    """
     from cnnkit.data.store import data_dir, keras_datasets_dir
 
     repository = Path(__file__).resolve().parents[2]
@@ -311,82 +349,14 @@ def shared_kernel_settings(root: Path, limits: GradeLimits) -> KernelSettings:
     mounts = {str(data): DATA_MOUNT} if data else {}
     if keras:
         mounts[str(keras)] = f"{KERAS_MOUNT}/datasets"
+    hidden = (str(course_root), str(repository), tempfile.gettempdir())
     return KernelSettings(
-        run_folder="", state_folder="", read_only=python_paths([root, repository, Path(tempfile.gettempdir())]),
-        mounts=mounts, env=kernel_environment(data, keras),
-        memory_bytes=int(limits.memory_gb * (1 << 30)), cpu_seconds=limits.cpu_seconds,
-        max_processes=limits.max_processes, disk_bytes=limits.disk_mb << 20,
-        open_files=limits.open_files)
+        run_folder="", state_folder="", read_only=_python_paths(hidden), mounts=mounts,
+        env=kernel_environment(data, keras), memory_bytes=int(limits.memory_gb * (1 << 30)),
+        cpu_seconds=limits.cpu_seconds, max_processes=limits.max_processes,
+        disk_bytes=limits.disk_mb << 20, open_files=limits.open_files)
 
 
-def submitted_students(root: Path, lab: str) -> list[str]:
-    """Students with a folder for this lab under submitted/."""
-    return sorted(path.parent.name for path in (root / "submitted").glob(f"*/{lab}") if path.is_dir())
-
-
-def grade_lab(root: Path, lab: str, students: list[str] | None = None, jobs: int = 1,
-              limits: GradeLimits | None = None, db_url: str | None = None) -> list[GradeResult]:
-    """Autograde ``lab`` for ``students`` (default: every student of the gradebook or submitted/).
-
-    Args:
-        root: the course folder (holding nbgrader_config.py, solutions/, submitted/).
-        lab: the lab's folder name, e.g. "lab1-convolution".
-        students: whom to grade; None grades all.
-        jobs: parallel grading workers.
-        limits: time, memory, process and disk limits, and the sandbox; see `GradeLimits`.
-        db_url: the course gradebook (default: sqlite root/gradebook.db; PostgreSQL URLs work).
-
-    Returns:
-        One `GradeResult` per student, sorted by student.
-
-    Raises:
-        SandboxUnavailable: ``limits.sandbox`` is on and this machine cannot isolate student
-            code (the message says what is missing and how to fix it). Nothing was graded.
-    """
-    from nbgrader.api import Gradebook
-
-    put_tools_on_path()
-    root = Path(root).resolve()
-    limits = limits or GradeLimits()
-    if limits.cpus <= 0:
-        limits = replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / max(1, jobs)))
-    support = sandbox_support()
-    if limits.sandbox and not support.available:
-        raise SandboxUnavailable(support)
-    sandbox = shared_kernel_settings(root, limits) if limits.sandbox else None
-    db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(db_url) as gradebook:
-        known = [student.id for student in gradebook.students]
-    students = sorted(set(students or (known + submitted_students(root, lab))))
-    merge_lock = threading.Lock()
-    results: list[GradeResult] = []
-    with tempfile.TemporaryDirectory(prefix="cnnkit-grade-") as scratch_name:
-        scratch = Path(scratch_name)
-        template_db, notebooks = make_template(root, lab, scratch)
-        with Gradebook(db_url) as gradebook:
-            gradebook.update_or_create_assignment(lab)
-
-        def work(student: str) -> GradeResult:
-            result, workspace = grade_student(root, lab, student, template_db, notebooks, scratch,
-                                              limits, sandbox)
-            with merge_lock:
-                if workspace is None:
-                    result.max_score = record_empty_submission(db_url, template_db, lab, student)
-                else:
-                    try:
-                        result.score, result.max_score = merge_submission(
-                            db_url, workspace / "gradebook.db", lab, student)
-                    except Exception as error:  # noqa: BLE001 - e.g. the kernel died mid-run
-                        result.problems.append(f"no grades were saved ({type(error).__name__}); "
-                                               "scored 0")
-                        result.score = 0.0
-                        result.max_score = record_empty_submission(db_url, template_db, lab, student)
-                    target = root / "autograded" / student / lab
-                    shutil.rmtree(target, ignore_errors=True)
-                    shutil.copytree(workspace / "autograded" / student / lab, target)
-                shutil.rmtree(scratch / f"student-{student}", ignore_errors=True)
-            return result
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(work, students))
-    return sorted(results, key=lambda result: result.student)
+@functools.lru_cache(maxsize=8)
+def _python_paths(hidden: tuple[str, ...]) -> list[str]:
+    return python_paths([Path(path) for path in hidden])

@@ -1,4 +1,9 @@
-"""Copy one student's autograde results from a worker's gradebook into the course gradebook."""
+"""Copy one student's autograde results from a worker's gradebook into the course gradebook.
+
+Each student's merge is one database transaction: nbgrader's Gradebook commits after nearly
+every call, so those commits are turned into flushes until the student's rows are all written.
+A crash half-way leaves the student's previous grades as they were.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,24 @@ import warnings
 from collections.abc import Iterator
 
 from nbgrader.api import Gradebook
+
+from cnnkit.course.gradebook import open_gradebook
+
+
+@contextlib.contextmanager
+def one_transaction(gradebook: Gradebook) -> Iterator[None]:
+    """Make everything ``gradebook`` writes inside the block one transaction (all or nothing)."""
+    session = gradebook.db
+    commit = session.commit
+    session.commit = session.flush  # nbgrader's own commits become flushes within the block
+    try:
+        yield
+    except BaseException:
+        del session.commit
+        session.rollback()
+        raise
+    del session.commit
+    commit()
 
 
 @contextlib.contextmanager
@@ -47,7 +70,8 @@ def merge_submission(course_url: str, worker_db, lab: str, student: str) -> tupl
 
 
 def _merge(course_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
-    with Gradebook(f"sqlite:///{worker_db}") as worker, Gradebook(course_url) as course:
+    with Gradebook(f"sqlite:///{worker_db}") as worker, open_gradebook(course_url) as course, \
+            one_transaction(course):
         ensure_assignment(course, worker, lab)
         course.update_or_create_student(student)
         graded = worker.find_submission(lab, student)
@@ -65,7 +89,8 @@ def _merge(course_url: str, worker_db, lab: str, student: str) -> tuple[float, f
                 target.manual_comment = comment.manual_comment
             course.find_submission_notebook(worker_notebook.name, lab, student).flagged = \
                 worker_notebook.flagged
-        course.db.commit()
+        course.db.flush()
+        course.db.expire(submission)  # its score is a SQL sum: read it again, after the updates
         return float(submission.score), float(submission.max_score)
 
 
@@ -80,12 +105,12 @@ def record_empty_submission(course_url: str, template_db, lab: str, student: str
 
 
 def _empty(course_url: str, template_db, lab: str, student: str) -> float:
-    with Gradebook(f"sqlite:///{template_db}") as template, Gradebook(course_url) as course:
+    with Gradebook(f"sqlite:///{template_db}") as template, open_gradebook(course_url) as course, \
+            one_transaction(course):
         ensure_assignment(course, template, lab)
         course.update_or_create_student(student)
         existing = [s for s in course.find_student(student).submissions if s.assignment.name == lab]
         if existing:
             course.remove_submission(lab, student)
         submission = course.add_submission(lab, student)
-        course.db.commit()
         return float(submission.max_score)

@@ -16,7 +16,7 @@ def summary_table(results: list[GradeResult]) -> str:
              f"{'-' * 16} {'-' * 7} {'-' * 6} {'-' * 6} {'-' * 6}  {'-' * 12}  {'-' * 8}"]
     for result in results:
         problems = "; ".join(result.problems) or "-"
-        isolation = "sandbox" if result.isolated else "NOT ISOLATED"
+        isolation = "-" if result.absent else "sandbox" if result.isolated else "NOT ISOLATED"
         lines.append(f"{result.student:<16} {result.score:>7.2f} {result.max_score:>6.1f} "
                      f"{result.failed_cells:>6} {result.seconds:>5.0f}s  {isolation:<12}  {problems}")
     return "\n".join(lines)
@@ -27,13 +27,10 @@ def export_grades(db_url: str, path: Path) -> int:
 
     Columns: student, lab, score, max_score. A student with no submission gets a 0 row.
     """
-    from nbgrader.api import Gradebook
+    from cnnkit.course.gradebook import open_gradebook
 
-    from cnnkit.course.nbgrader_cli import put_tools_on_path
-
-    put_tools_on_path()
     rows = []
-    with Gradebook(db_url) as gradebook:
+    with open_gradebook(db_url) as gradebook:
         for assignment in gradebook.assignments:
             for student in gradebook.students:
                 try:
