@@ -52,13 +52,15 @@ def submissions() -> dict[str, bytes | None]:
     return result
 
 
-def make_submissions(folder: Path) -> Path:
+def make_submissions(folder: Path, copies: int = 1) -> Path:
+    """A course in ``folder`` with the 20 submissions, ``copies`` times (students NAME, NAME-1 ...)."""
     make_course(folder, LAB)
-    for student, content in submissions().items():
-        target = folder / "submitted" / student / LAB
-        target.mkdir(parents=True)
-        if content is not None:
-            (target / NOTEBOOK).write_bytes(content)
+    for copy in range(copies):
+        for student, content in submissions().items():
+            target = folder / "submitted" / (f"{student}-{copy}" if copy else student) / LAB
+            target.mkdir(parents=True)
+            if content is not None:
+                (target / NOTEBOOK).write_bytes(content)
     return folder
 
 

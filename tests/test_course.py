@@ -447,7 +447,7 @@ def test_nothing_outside_a_students_folder_changed(graded):
 def test_every_row_says_it_was_isolated(graded):
     """Was every student's code run in the sandbox (no silent fallback)?"""
     _, results, _, _ = graded
-    assert all(result.isolated for result in results.values())
+    assert all(result.isolated for result in results.values() if not result.absent)
 
 
 @pytest.mark.parametrize("line", [
@@ -534,3 +534,43 @@ def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_pat
     with Gradebook(url) as gradebook:
         assert gradebook.find_submission(LAB, "alice").score == 18.0
         assert gradebook.find_submission(LAB, "carol").score == 0.0
+
+
+def test_course_check_skips_a_lab_whose_data_is_missing_and_names_a_failing_cell(
+        tmp_path, empty_cache):
+    """Offline, without CIFAR-10: is Lab 3 skipped with the fix, and a broken lab's cell named?"""
+    import shutil
+
+    import nbformat
+
+    from cnnkit.course.release import execute_solutions
+
+    shutil.copytree(ROOT / "solutions" / "lab3-cifar10", tmp_path / "solutions" / "lab3-cifar10")
+    broken = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('broken here\\nsecond line')")])
+    (tmp_path / "solutions" / "lab9-broken").mkdir(parents=True)
+    nbformat.write(broken, tmp_path / "solutions" / "lab9-broken" / "lab9-broken.ipynb")
+    failures, skipped = execute_solutions(tmp_path)
+    assert skipped == ["lab3-cifar10: skipped, it needs cifar10, which is not in the data cache. "
+                       "Fix: `cnnkit data fetch cifar10` (or `cnnkit data import cifar10 PATH`)"]
+    assert len(failures) == 1 and failures[0].endswith("lab9-broken.ipynb: cell 2: ValueError: "
+                                                       "broken here")
+
+
+@pytest.mark.slow
+def test_the_class_report_shows_pass_rates_and_the_failures_with_their_hints(graded, tmp_path):
+    """Does the report list every test with its pass rate, and the wrong answers' hints?"""
+    from cnnkit.cli import main
+
+    course, results, _, _ = graded
+    output = tmp_path / "report.html"
+    assert main(["course", "--course", str(course), "report", LAB, "--output", str(output)]) == 0
+    page = output.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    for test in ("test_conv_params", "test_pooling", "test_worked_example"):
+        assert f"<td>{test}</td>" in page
+    graded_count = sum(1 for result in results.values() if not result.absent)
+    assert f"{graded_count} graded submissions" in page or f"{len(results)} graded submissions" in page
+    assert "NotImplementedError" in page  # the blank release's reason, counted
+    assert "conv_params(" in page  # the wrong conv_params' message names the call

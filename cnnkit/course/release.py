@@ -89,10 +89,35 @@ def check_in_sync(root: Path) -> list[str]:
     return stale
 
 
-def execute_solutions(root: Path, timeout: int = 300) -> list[str]:
-    """Run every solution notebook top to bottom in the ``smoke`` profile; return the failures.
+def missing_data(lab: str) -> list[str]:
+    """The data sets ``lab`` reads (its Colab cell's list) that are not in the cache here."""
+    from cnnkit.course.colab import NOTEBOOK_NEEDS
+    from cnnkit.data import find, get_spec
 
-    Nothing is written: the executed copies are discarded.
+    needs = NOTEBOOK_NEEDS.get(lab)
+    return [name for name in (needs.datasets if needs else ()) if find(get_spec(name)) is None]
+
+
+def _first_error(notebook) -> str:  # noqa: ANN001 - an executed nbformat notebook
+    """'cell N (grade_id): Name: first line of the message' for the first cell that failed."""
+    for index, cell in enumerate(notebook.cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+                message = (str(output.get("evalue", "")).strip().splitlines() or [""])[0]
+                label = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
+                return f"{label}: {output.get('ename')}: {message[:300]}"
+    return "a cell failed"
+
+
+def execute_solutions(root: Path, timeout: int = 300) -> tuple[list[str], list[str]]:
+    """Run every solution notebook top to bottom in the ``smoke`` profile.
+
+    A lab whose data sets are not in the cache is skipped (with the command that fetches them),
+    not failed. Nothing is written: the executed copies are discarded.
+
+    Returns:
+        The failures (notebook, cell, error's first line) and the skipped labs (with the fix).
     """
     import os
 
@@ -100,22 +125,29 @@ def execute_solutions(root: Path, timeout: int = 300) -> list[str]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    failures = []
+    failures, skipped = [], []
     previous = os.environ.get("CNNKIT_PROFILE")
     os.environ["CNNKIT_PROFILE"] = "smoke"  # the kernel inherits it
     try:
         for lab in lab_names(root):
+            missing = missing_data(lab)
+            if missing:
+                fixes = " and ".join(f"`cnnkit data fetch {name}` (or `cnnkit data import {name} "
+                                     "PATH`)" for name in missing)
+                skipped.append(f"{lab}: skipped, it needs {', '.join(missing)}, which is not in "
+                               f"the data cache. Fix: {fixes}")
+                continue
             for path in sorted((root / "solutions" / lab).glob("*.ipynb")):
                 notebook = nbformat.read(path, as_version=4)
                 client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                         resources={"metadata": {"path": str(path.parent)}})
                 try:
                     client.execute()
-                except CellExecutionError as error:
-                    failures.append(f"{path}: {str(error).strip().splitlines()[-1][:300]}")
+                except CellExecutionError:
+                    failures.append(f"{path}: {_first_error(notebook)}")
     finally:
         if previous is None:
             os.environ.pop("CNNKIT_PROFILE", None)
         else:
             os.environ["CNNKIT_PROFILE"] = previous
-    return failures
+    return failures, skipped

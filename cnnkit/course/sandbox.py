@@ -75,6 +75,9 @@ class SandboxUnavailable(RuntimeError):
                          "with --no-sandbox.")
         self.support = support
 
+    def __reduce__(self) -> tuple:  # travels back from a Dask worker intact
+        return (type(self), (self.support,))
+
 
 @dataclass
 class KernelSettings:
