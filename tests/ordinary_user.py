@@ -32,18 +32,33 @@ def ensure_user_python() -> Path:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
                         USER], check=True)
     python = VENV / "bin" / "python"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
     if not python.exists():
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
         subprocess.run([f"/usr/bin/python{version}", "-m", "venv", "--without-pip", str(VENV)],
                        check=True)
-        site_packages = sysconfig.get_paths()["purelib"]
-        (VENV / "lib" / f"python{version}" / "site-packages" / "project-venv.pth").write_text(
-            f"import site; site.addsitedir({site_packages!r})\n")
-        alembic = VENV / "bin" / "alembic"  # nbgrader runs it by name
-        alembic.write_text(f"#!{python}\nimport sys\nfrom alembic.config import main\n"
-                           "sys.exit(main())\n")
-        alembic.chmod(0o755)
+    # Written every time: the project (and so its site-packages) may have moved since.
+    site_packages = sysconfig.get_paths()["purelib"]
+    (VENV / "lib" / f"python{version}" / "site-packages" / "project-venv.pth").write_text(
+        f"import site; site.addsitedir({site_packages!r})\n")
+    alembic = VENV / "bin" / "alembic"  # nbgrader runs it by name
+    alembic.write_text(f"#!{python}\nimport sys\nfrom alembic.config import main\n"
+                       "sys.exit(main())\n")
+    alembic.chmod(0o755)
     return python
+
+
+def user_can_read_the_project(python: Path) -> bool:
+    """Whether the user can import this project's cnnkit (its folders must be readable to it)."""
+    probe = subprocess.run(["runuser", "-u", USER, "--", str(python), "-c",
+                            f"import cnnkit, sys; sys.exit(cnnkit.__file__ != {_cnnkit_file()!r})"],
+                           capture_output=True, text=True, timeout=120, cwd="/")
+    return probe.returncode == 0
+
+
+def _cnnkit_file() -> str:
+    import cnnkit
+
+    return cnnkit.__file__
 
 
 def user_folder() -> Path:

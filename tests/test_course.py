@@ -142,6 +142,10 @@ def graded(request, tmp_path_factory):
 
     if request.param == MODES[1] and not ordinary_user.can_switch_user():
         pytest.skip("creating an ordinary user needs root (the tests already run as one)")
+    if request.param == MODES[1] and not ordinary_user.user_can_read_the_project(
+            ordinary_user.ensure_user_python()):
+        pytest.skip(f"{ordinary_user.USER} cannot read this checkout (a parent folder is private):"
+                    " clone it under a folder others can enter to grade as an ordinary user")
     put_tools_on_path()
     folder = (ordinary_user.user_folder() if request.param == MODES[1]
               else tmp_path_factory.mktemp("course"))

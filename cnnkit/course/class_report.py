@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -50,10 +53,19 @@ def collect_failures(autograded: Path, lab: str) -> dict[str, Counter]:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             for output in cell.get("outputs", []):
                 if grade_id and output.get("output_type") == "error":
-                    message = (str(output.get("evalue", "")).strip().splitlines() or [""])[0]
-                    reasons.setdefault(grade_id, Counter())[
-                        f"{output.get('ename')}: {message[:300]}"] += 1
+                    reasons.setdefault(grade_id, Counter())[_reason(output)] += 1
     return reasons
+
+
+def _reason(error: dict) -> str:
+    """'Name: first line of the message', or, for a bare assert, the line that failed."""
+    message = (str(error.get("evalue", "")).strip().splitlines() or [""])[0]
+    if not message:
+        lines = [ANSI.sub("", line) for frame in error.get("traceback", [])
+                 for line in str(frame).splitlines()]
+        failing = [line.split("---->", 1)[1].strip() for line in lines if "---->" in line]
+        message = f"at `{failing[-1].split(' ', 1)[-1].strip()}`" if failing else "(no message)"
+    return f"{error.get('ename')}: {message[:300]}"
 
 
 def summarise(db_url: str, root: Path, lab: str) -> tuple[list[float], float, list[TestSummary]]:
