@@ -178,6 +178,14 @@ FLOOD = """
 print('x' * (50 << 20))
 """
 
+# Switch the run profile to train instead of loading the submitted weights.
+PROFILE_SWITCH = """
+%env CNNKIT_PROFILE=smoke
+import os
+from cnnkit.train import current_profile
+print('PROFILE UNDER GRADING', current_profile().name, 'NBGRADER_EXECUTION' in os.environ)
+"""
+
 # Open files until it fails.
 FILE_HOG = """
 handles = []
@@ -198,7 +206,7 @@ def hostile_submissions(solution: dict, release: dict,
     attacks = {"killer": KILL_EVERYTHING, "grader_killer": KILL_THE_GRADER,
                "peeker": PROC_PEEKER, "escaper": ESCAPER, "forkbomb": FORK_BOMB,
                "diskfiller": DISK_FILLER, "filehog": FILE_HOG, "flood": FLOOD,
-               "socketfiller": SOCKET_FOLDER_FILLER}
+               "socketfiller": SOCKET_FOLDER_FILLER, "profile_switch": PROFILE_SWITCH}
     notebooks = {name: edited(solution, "conv_params", code + CORRECT)
                  for name, code in attacks.items()}
     # The unchanged release (every exercise raises NotImplementedError) plus a lingering process.

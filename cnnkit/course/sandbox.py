@@ -88,7 +88,7 @@ class KernelSettings:
         state_folder: a folder outside the sandbox where the launcher records the sandbox's
             pid and exit status (see `leftover_processes`).
         read_only: host paths bound read-only at the same path (Python, the cnnkit package).
-        mounts: host path -> sandbox path, bound read-only (the data caches, /etc/passwd).
+        mounts: host path -> sandbox path, bound read-only (the data caches, the staged files).
         env: the kernel's whole environment.
         memory_bytes, cpu_seconds, max_processes, disk_bytes, open_files: the limits.
         cgroups: cgroup folders the launcher joins (as root: pids and CPU caps).

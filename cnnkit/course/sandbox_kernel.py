@@ -48,6 +48,10 @@ def launch(settings_file: str, connection_file: str, kernel_args: list[str]) -> 
     record = os.open(state / f"sandbox-{os.getpid()}.json", os.O_WRONLY | os.O_CREAT, 0o600)
     os.set_inheritable(record, True)
     settings.mounts = {**settings.mounts, str(staging): SUBMISSION_MOUNT}
+    # nbgrader sets NBGRADER_EXECUTION in its own process, after the settings were written: the
+    # kernel must start with it, or cnnkit would not know it is being graded (profile "grade").
+    settings.env.update({key: value for key, value in os.environ.items()
+                         if key.startswith("NBGRADER_")})
     workdir = Path.cwd().name or "work"
     command = [*bwrap_arguments(settings, workdir), "--info-fd", str(record),
                sys.executable, "-m", "cnnkit.course.sandbox_kernel", "inside",
