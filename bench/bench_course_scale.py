@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_grading import LAB, make_submissions, submissions  # noqa: E402
+from bench_grading import LAB, make_submissions  # noqa: E402
 from cnnkit.course import grade_lab  # noqa: E402
 from cnnkit.course.grading import GradeLimits  # noqa: E402
 
