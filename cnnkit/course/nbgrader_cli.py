@@ -25,23 +25,23 @@ def put_tools_on_path() -> None:
 
 
 def run_nbgrader(course: Path, *args: str, timeout: float | None = None,
-                 extra_env: dict[str, str] | None = None, preexec=None,  # noqa: ANN001
-                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+                 extra_env: dict[str, str] | None = None,
+                 preexec=None) -> subprocess.CompletedProcess:  # noqa: ANN001
     """Run ``nbgrader ARGS`` in ``course``; kill its whole process group on timeout.
 
-    ``prefix`` is a command that wraps nbgrader (e.g. one that unshares the network);
     ``preexec`` runs in the child before it starts (e.g. to set resource limits).
 
     Raises:
-        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (everything it started is
-            killed, the kernel included).
+        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (its process group is
+            killed; a sandboxed kernel dies with it through bwrap's ``--die-with-parent``, and
+            the grader checks that nothing of the sandbox is left).
     """
     def start_session() -> None:
         os.setsid()
         if preexec is not None:
             preexec()
 
-    process = subprocess.Popen([*prefix, sys.executable, "-m", "nbgrader", *args], cwd=course,
+    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course,
                                env=nbgrader_env(extra_env), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, preexec_fn=start_session)
     try:
