@@ -281,12 +281,12 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
 
 
 def _backbone_pretrain(args: argparse.Namespace) -> int:
-    from cnnkit.backbones import pretrain_fashion_backbone
+    from cnnkit.backbones import SHIPPED_RECORD, pretrain_digits_backbone
 
-    record = pretrain_fashion_backbone(args.output, args.epochs, args.stop_after)
+    record = pretrain_digits_backbone(args.output, args.epochs, args.stop_after)
     accuracy = record["source_test_accuracy_per_epoch"]
-    print(f"Wrote {args.output} and fashion_backbone.json beside it: {record['epochs_run']} "
-          f"epoch(s) in {record['train_seconds']:.0f} s, test accuracy on classes 0-4 "
+    print(f"Wrote {args.output} and {SHIPPED_RECORD.name} beside it: {record['epochs_run']} "
+          f"epoch(s) in {record['train_seconds']:.0f} s, test accuracy on the digits 0-4 "
           f"{accuracy[-1]:.2%}.")
     return 0
 
@@ -294,10 +294,10 @@ def _backbone_pretrain(args: argparse.Namespace) -> int:
 def _add_backbone_commands(commands: argparse._SubParsersAction) -> None:
     from cnnkit.backbones import SHIPPED_WEIGHTS
 
-    backbone = commands.add_parser("backbone", help="Lab 4's pre-trained Fashion-MNIST backbone")
+    backbone = commands.add_parser("backbone", help="Lab 4's pre-trained digits backbone")
     actions = backbone.add_subparsers(dest="backbone_command", required=True, metavar="ACTION")
     pretrain = actions.add_parser(
-        "pretrain", help="regenerate the shipped backbone weights (Fashion-MNIST classes 0-4)")
+        "pretrain", help="regenerate the shipped backbone weights (MNIST digits 0-4)")
     pretrain.add_argument("--output", default=str(SHIPPED_WEIGHTS),
                           help="weights file to write (default: the one cnnkit ships)")
     pretrain.add_argument("--epochs", type=int, default=None,
