@@ -292,16 +292,16 @@ def check_batchnorm_inference(model: Any, images: np.ndarray) -> None:
 def check_transfer_accuracy(build: Callable[[], Any], name: str, minimum: float,
                             rest: bool = False) -> None:
     """Assert the offline track's saved weights ``NAME.weights.h5`` classify ``minimum`` of the
-    graded test images of Fashion-MNIST classes 5-9 (see `check_saved_accuracy`).
+    graded test images of the MNIST digits 5-9 (see `check_saved_accuracy`).
 
     Outside grading, a notebook running the imagenet track is told the check does not apply;
     while nbgrader grades, the offline track is always checked.
     """
-    from cnnkit.backbones import TARGET_CLASSES
+    from cnnkit.backbones import DATASET, TARGET_CLASSES
 
     if not under_nbgrader() and chosen_track() not in (None, GRADED_TRACK):
         print(f"The {chosen_track()} track is not graded: the {GRADED_TRACK} track's {name} "
               "weights are. Run the notebook on the offline track too before you hand it in.")
         return
-    check_saved_accuracy(build, name, minimum, dataset="fashion_mnist", rest=rest,
+    check_saved_accuracy(build, name, minimum, dataset=DATASET, rest=rest,
                          classes=TARGET_CLASSES)
