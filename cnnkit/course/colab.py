@@ -67,7 +67,7 @@ NOTEBOOK_NEEDS: dict[str, ColabNeeds] = {
     "lab1-convolution": ColabNeeds(("mnist",)),
     "lab2-mnist": ColabNeeds(("mnist",)),
     "lab3-cifar10": ColabNeeds(("cifar10",)),
-    "lab4-transfer": ColabNeeds(("fashion_mnist",), note=(
+    "lab4-transfer": ColabNeeds(("mnist",), note=(
         'TRACK = "imagenet" also reads the flower photos (a large download): add "flowers" here.')),
 }
 
