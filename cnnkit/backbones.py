@@ -7,10 +7,11 @@ never seen: the strokes, curves and junctions are shared, the classes are not.
 pretrain``); its recipe and measured accuracy are recorded beside the weights in
 ``digits_backbone.json``, and the test suite checks the script still reproduces them.
 
-Why digits and not Fashion-MNIST classes 0-4 -> 5-9 (the first design): measured with three
-seeds at 10 labels per class, tops, trousers and dresses taught the backbone almost nothing
-about sandals, sneakers and bags (+2 points over from scratch; -0.5 at 100 labels per class),
-while digits 0-4 -> 5-9 gives about +10 (``bench/results/transfer.md``).
+Why digits and not Fashion-MNIST classes 0-4 -> 5-9 (the first design): tops, trousers and
+dresses taught a backbone almost nothing about sandals, sneakers and bags (-0.5 points against
+from scratch at 100 labels per class in the earlier recorded benchmark; about +2 at 10 labels per
+class in exploratory runs with 2-3 seeds), while digits 0-4 -> 5-9 gives +10.9 at 10 labels per
+class over 3 seeds (``bench/results/transfer.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-DATASET = "mnist"  # both the source digits and the target digits come from it
+DATASET = "mnist"  # the source digits and the target digits both come from it
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -33,9 +34,9 @@ SHIPPED_RECORD = WEIGHTS_DIR / "digits_backbone.json"
 # (filters, followed by 2x2 max-pooling) per Conv-BN-ReLU unit: 28x28 -> 14x14 -> 7x7x128.
 BACKBONE_UNITS = ((32, True), (64, True), (128, False))
 # Keras' default momentum (0.99) leaves batch-norm's moving averages far behind the weights
-# after the few hundred steps a 50-image training set gets: measured, a from-scratch model then
-# scored 21 % at inference while it scored 90 % in training mode. 0.9 lets them keep up, so the
-# from-scratch baseline is a fair one.
+# after the few hundred steps a 50-image training set gets: measured (earlier backbone), a
+# from-scratch model then scored 21 % at inference while it scored 90 % in training mode.
+# 0.9 lets them keep up, so the from-scratch baseline is a fair one.
 BATCHNORM_MOMENTUM = 0.9
 PRETRAIN_RECIPE = {"epochs": 3, "batch_size": 128, "peak_learning_rate": 3e-3,
                    "warmup_fraction": 0.1, "seed": 0,
@@ -96,7 +97,7 @@ def load_digits_backbone(pretrained: bool = True, weights: str | os.PathLike | N
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} is missing: it ships with cnnkit. Fix: reinstall cnnkit, or regenerate it "
-                "with `cnnkit backbone pretrain` (about a minute on a laptop CPU).")
+                "with `cnnkit backbone pretrain` (about 2 minutes on a 2-core CPU).")
         source_classifier(backbone).load_weights(path)
     return backbone
 
@@ -108,8 +109,8 @@ def pretrain_digits_backbone(output: str | os.PathLike = SHIPPED_WEIGHTS, epochs
     Recipe (``PRETRAIN_RECIPE``): all 30,596 training images of the five source digits, each
     randomly rotated (up to 10 degrees), shifted and zoomed (up to 10 %), so that the features
     tolerate the small variations of handwriting; Adam with a 10 % linear warm-up to 3e-3 then
-    cosine decay, batch 128, 3 epochs, seed 0, op determinism on. After each epoch the accuracy on the 5,139 source-digit test images is
-    recorded; the target digits 5-9 are never seen.
+    cosine decay, batch 128, 3 epochs, seed 0, op determinism on. After each epoch the accuracy
+    on the 5,139 source-digit test images is recorded; the target digits 5-9 are never seen.
 
     Args:
         output: the weights file (the whole source model); the record goes beside it as

@@ -72,8 +72,9 @@ class Track:
         preprocess: builds the layer that maps raw [0, 255] pixels to what the backbone expects.
         load_data: ``load_data(labels_per_class, seed)`` returns the target task as
             `TransferData`, with that many seeded training images per class.
-        augmentation: the settings the track trains with: the classic ones where they suit the
-            images (photos), gentle ones for small centred digits.
+        augmentation: the settings the track's recipe trains with: the classic ones for photos,
+            none for the digits (measured: the fine-tuned network gains nothing from it; the lab's
+            Part I shows what it does for a network trained from scratch).
         top_n: how many of the backbone's last layers fine-tuning unfreezes.
         feature_learning_rate, fine_tune_learning_rate: Adam's rates for the two phases.
         scratch_learning_rate: Adam's rate for the from-scratch baseline.

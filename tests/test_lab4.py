@@ -126,7 +126,7 @@ def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(
         student.mkdir(parents=True)
     shutil.copy(ROOT / "solutions" / LAB / NOTEBOOK, alice / NOTEBOOK)
     accuracy = _train_submission(alice)
-    assert accuracy >= 0.85, f"the submission trained with the lab's recipe reached only {accuracy:.2%}"
+    assert accuracy >= 0.88, f"the lab's recipe reached only {accuracy:.2%}"
     shutil.copy(ROOT / "labs" / LAB / NOTEBOOK, bob / NOTEBOOK)
     source = (ROOT / "solutions" / LAB / NOTEBOOK).read_text()
     (carol / NOTEBOOK).write_text(
@@ -147,7 +147,8 @@ def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_the_recipes_network_from_scratch_does_not_clear_the_bar(tmp_path, monkeypatch, real_mnist):
+def test_the_recipes_network_from_scratch_does_not_clear_the_bar(tmp_path, monkeypatch,
+                                                                real_mnist):
     """Weights trained from scratch with Part G's recipe, handed in as the fine-tuned ones, fail
     the graded accuracy check: the bar sits between the two arms."""
     import keras

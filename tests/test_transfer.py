@@ -149,7 +149,8 @@ def test_batchnorm_check_restores_the_statistics(lab):
     assert all(np.array_equal(old, new) for old, new in zip(before, after))
 
 
-@pytest.mark.parametrize("top_n, rate, message", [(3, 1e-3, "layer 5 "), (7, 3e-3, "expected 0.001")])
+@pytest.mark.parametrize("top_n, rate, message",
+                         [(3, 1e-3, "layer 5 "), (7, 3e-3, "expected 0.001")])
 def test_wrong_top_n_or_rate_fails(lab, top_n, rate, message):
     model, backbone, _ = _model(lab)
     lab.start_fine_tuning(model, backbone, top_n, rate)
@@ -255,7 +256,8 @@ def test_pretraining_script_reproduces_the_recorded_curve(tmp_path, real_mnist):
 @pytest.mark.real_data
 def test_offline_data_takes_the_budget_of_each_digit_and_every_test_image(real_mnist):
     lab_data = transfer.offline_data()
-    assert lab_data.train_images.shape == (50, 28, 28, 1) and lab_data.train_images.dtype == np.uint8
+    assert lab_data.train_images.shape == (50, 28, 28, 1)
+    assert lab_data.train_images.dtype == np.uint8
     assert np.bincount(lab_data.train_labels).tolist() == [10] * 5
     assert lab_data.test_images.shape == (4861, 28, 28, 1)
     assert lab_data.class_names == ("5", "6", "7", "8", "9")
@@ -296,7 +298,8 @@ def test_steps_for_profile_cuts_only_the_smoke_profile(monkeypatch):
 
 
 def test_seed_summaries_and_the_curve_sentence():
-    scarce_tuned, scarce_fresh = transfer.over_seeds([0.88, 0.86, 0.90]), transfer.over_seeds([0.75, 0.77, 0.73])
+    scarce_tuned = transfer.over_seeds([0.88, 0.86, 0.90])
+    scarce_fresh = transfer.over_seeds([0.75, 0.77, 0.73])
     assert scarce_tuned.mean == pytest.approx(0.88)
     assert scarce_tuned.spread == pytest.approx(np.std([0.88, 0.86, 0.90]))
     assert str(scarce_tuned) == "88.0% ± 1.6%"
@@ -309,7 +312,8 @@ def test_seed_summaries_and_the_curve_sentence():
     assert text.endswith("Transfer was clearly better up to 10 labels per class; from 100 per "
                          "class on, from scratch caught up: the crossover.")
     everywhere = transfer.describe_curve((10,), [scarce_tuned], [scarce_fresh])
-    assert everywhere.endswith("clearly better at every budget measured, up to 10 labels per class.")
+    assert everywhere.endswith(
+        "clearly better at every budget measured, up to 10 labels per class.")
     with pytest.raises(ValueError, match="no accuracies"):
         transfer.over_seeds([])
     with pytest.raises(ValueError, match="one of each per budget"):
