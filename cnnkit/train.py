@@ -32,17 +32,20 @@ class Profile:
         trains: whether `fit_or_load` may train (False: it only loads weights).
         max_examples: the size `subset` cuts data sets to; None keeps them whole.
         max_epochs: the cap `fit_or_load` puts on epochs; None keeps the requested number.
+        max_steps: the cap `steps_for_profile` puts on optimizer steps (for training counted
+            in steps, not epochs); None keeps the requested number.
     """
 
     name: str
     trains: bool
     max_examples: int | None
     max_epochs: int | None
+    max_steps: int | None = None
 
 
 PROFILES = {
     "full": Profile("full", trains=True, max_examples=None, max_epochs=None),
-    "smoke": Profile("smoke", trains=True, max_examples=2048, max_epochs=1),
+    "smoke": Profile("smoke", trains=True, max_examples=2048, max_epochs=1, max_steps=4),
     "grade": Profile("grade", trains=False, max_examples=2048, max_epochs=0),
 }
 
@@ -134,6 +137,12 @@ def epochs_for_profile(epochs: int) -> int:
     """Return ``epochs`` capped by the profile (``smoke``: 1)."""
     cap = current_profile().max_epochs
     return epochs if cap is None else min(epochs, cap)
+
+
+def steps_for_profile(steps: int) -> int:
+    """Return ``steps`` capped by the profile (``smoke``: 4)."""
+    cap = current_profile().max_steps
+    return steps if cap is None else min(steps, cap)
 
 
 @dataclass

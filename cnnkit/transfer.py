@@ -24,13 +24,18 @@ _chosen: list[str] = []  # the track choose_track last returned, for the graded 
 
 
 class TransferData(NamedTuple):
-    """A track's target task: `uint8` images `(N, H, W, C)` with `int64` labels 0..classes-1."""
+    """A track's target task: `uint8` images `(N, H, W, C)` with `int64` labels 0..classes-1.
+
+    ``pool_per_class`` is the fewest training images any class has in the whole pool the
+    training images were drawn from: the largest label budget the loader can give.
+    """
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
     class_names: tuple[str, ...]
+    pool_per_class: int
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,8 @@ def offline_data(labels_per_class: int = 10, seed: int = 2026) -> TransferData:
     chosen = take_per_class(labels, labels_per_class, seed)
     test_images, test_labels = select_classes(test, TARGET_CLASSES)
     names = tuple(str(digit) for digit in TARGET_CLASSES)
-    return TransferData(images[chosen], labels[chosen], test_images, test_labels, names)
+    return TransferData(images[chosen], labels[chosen], test_images, test_labels, names,
+                        int(np.bincount(labels).min()))
 
 
 def flowers_data(labels_per_class: int | None = None, seed: int = 2026,
@@ -124,7 +130,7 @@ def flowers_data(labels_per_class: int | None = None, seed: int = 2026,
     train, test, names = load_flowers(image_size=image_size)
     chosen = take_per_class(train.labels, labels_per_class, seed)
     return TransferData(train.images[chosen], train.labels[chosen], test.images, test.labels,
-                        names)
+                        names, int(np.bincount(train.labels).min()))
 
 
 def take_per_class(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
@@ -171,13 +177,6 @@ def repeat_to_steps(images: np.ndarray, labels: np.ndarray, steps: int, batch_si
     order = np.concatenate([rng.permutation(len(labels))
                             for _ in range(-(-wanted // len(labels)))])[:wanted]
     return images[order], labels[order]
-
-
-def steps_for_profile(steps: int) -> int:
-    """``steps`` in the full profile; at most 4 in the smoke profile (a dry run)."""
-    from cnnkit.train import current_profile
-
-    return min(steps, 4) if current_profile().name == "smoke" else steps
 
 
 def _scale_to_unit() -> Any:
@@ -336,11 +335,10 @@ def show_trainable(model: Any, before: list[LayerState] | None = None,
 
 class SeedSummary(NamedTuple):
     """Accuracies of one setting over several seeds: their mean and (population) standard
-    deviation, both fractions, and the runs themselves."""
+    deviation, both fractions."""
 
     mean: float
     spread: float
-    runs: tuple[float, ...]
 
     def __str__(self) -> str:
         return f"{self.mean:.1%} ± {self.spread:.1%}"
@@ -355,7 +353,7 @@ def over_seeds(accuracies: list[float] | tuple[float, ...]) -> SeedSummary:
     if len(accuracies) == 0:
         raise ValueError("over_seeds received no accuracies; expected one per seed.")
     values = np.asarray(accuracies, dtype=float)
-    return SeedSummary(float(values.mean()), float(values.std()), tuple(values.tolist()))
+    return SeedSummary(float(values.mean()), float(values.std()))
 
 
 def clearly_better(better: SeedSummary, worse: SeedSummary) -> bool:

@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from cnnkit.train import current_profile, epochs_for_profile, fit_or_load, set_seed, subset
+from cnnkit.train import (current_profile, epochs_for_profile, fit_or_load, set_seed,
+                          steps_for_profile, subset)
 
 
 @pytest.fixture
@@ -83,6 +84,13 @@ def test_epochs_are_capped_in_smoke(profile):
     assert epochs_for_profile(15) == 1
     profile("full")
     assert epochs_for_profile(15) == 15
+
+
+def test_steps_are_capped_in_smoke_only(profile):
+    profile("smoke")
+    assert steps_for_profile(300) == 4
+    profile("full")
+    assert steps_for_profile(300) == 300
 
 
 # --- fit_or_load, with a model small enough to train in a second ------------------------------

@@ -261,6 +261,7 @@ def test_offline_data_takes_the_budget_of_each_digit_and_every_test_image(real_m
     assert np.bincount(lab_data.train_labels).tolist() == [10] * 5
     assert lab_data.test_images.shape == (4861, 28, 28, 1)
     assert lab_data.class_names == ("5", "6", "7", "8", "9")
+    assert lab_data.pool_per_class == 5421  # the 5s, the rarest of the digits 5-9 in training
     again, other = transfer.offline_data(10, seed=2026), transfer.offline_data(10, seed=2027)
     assert np.array_equal(again.train_images, lab_data.train_images)
     assert not np.array_equal(other.train_images, lab_data.train_images)
@@ -288,13 +289,6 @@ def test_repeat_to_steps_gives_exact_steps_and_every_image_equally_often():
     assert np.array_equal(np.sort(repeated_images[:50].ravel()), np.arange(50))  # one pass
     with pytest.raises(ValueError, match="must be >= 1"):
         transfer.repeat_to_steps(images, labels, 0, 32)
-
-
-def test_steps_for_profile_cuts_only_the_smoke_profile(monkeypatch):
-    monkeypatch.setenv("CNNKIT_PROFILE", "smoke")
-    assert transfer.steps_for_profile(300) == 4
-    monkeypatch.setenv("CNNKIT_PROFILE", "full")
-    assert transfer.steps_for_profile(300) == 300
 
 
 def test_seed_summaries_and_the_curve_sentence():
