@@ -470,6 +470,10 @@ def test_every_row_says_it_was_isolated(graded):
     "os.environ.pop('NBGRADER_EXECUTION')",
     "keras.Model.predict = lambda self, x, **kw: answers",
     "checks.check_saved_accuracy = print",
+    "transfer.get_track = lambda name: None",
+    "import cnnkit.checks as c; c.check_transfer_accuracy = print",
+    "from cnnkit.checks import models",
+    "__import__('cnnkit').checks.check_conv2d = print",
 ])
 def test_lines_that_change_how_grading_runs_are_flagged(tmp_path, line):
     """Profile switches and replaced Keras or check functions are listed for a human to review."""

@@ -194,8 +194,12 @@ def _inspect_autograded(autograded: Path) -> tuple[int, list[str]]:
 # Assignments to, or setattr on, the code that graded cells rely on; reads of grading files;
 # reaching for other processes or the machine (what the sandbox stops, reported all the same).
 _TAMPERING = re.compile(
-    r"^.*(?:\b(?:checks|cnnkit|testing|builtins|keras|tf|assert_\w+)\b[\w.]*\.\w+\s*=(?!=)"
-    r"|setattr\(\s*(?:checks|cnnkit|np|numpy|builtins|keras|tf)\b|sys\.modules\["
+    r"^.*(?:\b(?:checks|cnnkit|transfer|testing|builtins|keras|tf|assert_\w+)\b[\w.]*\.\w+"
+    r"\s*=(?!=)"
+    r"|setattr\(\s*(?:checks|cnnkit|transfer|np|numpy|builtins|keras|tf)\b|sys\.modules\["
+    # The labs' set-up cells import cnnkit; a student's own import of it can rebind its
+    # functions under another name (import cnnkit.checks as c; c.check_... = ...).
+    r"|^\s*(?:from|import)\s+cnnkit\b|\b__import__\b|\bimportlib\b"
     r"|CNNKIT_PROFILE|NBGRADER_EXECUTION|/proc/"
     r"|gradebook|sqlite3|solutions/|autograded/|submitted/"
     r"|\bos\.(?:kill|killpg|fork|forkpty|setsid|setpgrp)\b|\bsignal\.SIG|\bsubprocess\b"
