@@ -98,3 +98,57 @@ def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, li
     errors = [f"{output['ename']}: {output['evalue']}"[:300] for cell in document.cells
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     return seconds, errors
+
+
+def grade_cells(lab: str) -> list[dict]:
+    """The nbgrader metadata of every graded cell of solutions/LAB, with its cell type."""
+    notebook = json.loads((ROOT / "solutions" / lab / f"{lab}.ipynb").read_text())
+    return [{**cell["metadata"]["nbgrader"], "cell_type": cell["cell_type"]}
+            for cell in notebook["cells"] if cell.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def lab_points(lab: str) -> tuple[float, float]:
+    """(autograded points, manually graded points) of a lab: code test cells vs written answers."""
+    cells = grade_cells(lab)
+    automatic = sum(cell["points"] for cell in cells if cell["cell_type"] == "code")
+    manual = sum(cell["points"] for cell in cells if cell["cell_type"] == "markdown")
+    return float(automatic), float(manual)
+
+
+def grade_written_answers(db_url: str, lab: str, student: str, fraction: float = 1.0) -> int:
+    """Do what an instructor does in Formgrader: give each written answer ``fraction`` of its points.
+
+    Returns the number of answers graded.
+    """
+    from nbgrader.api import Gradebook
+
+    graded = 0
+    with Gradebook(db_url) as gradebook:
+        for notebook in gradebook.find_submission(lab, student).notebooks:
+            for grade in notebook.grades:
+                if grade.cell.cell_type == "markdown":
+                    grade.manual_score = fraction * grade.max_score
+                    grade.needs_manual_grade = False
+                    graded += 1
+        gradebook.db.commit()
+    return graded
+
+
+def assert_round_trip(db_url: str, lab: str, solution_student: str, release_student: str) -> None:
+    """The solution earns every autograded point and waits for its written answers to be graded;
+    the unchanged release earns nothing and waits for nothing; once an instructor grades the
+    written answers, the solution has full marks."""
+    from nbgrader.api import Gradebook
+
+    automatic, manual = lab_points(lab)
+    with Gradebook(db_url) as gradebook:
+        solution = gradebook.find_submission(lab, solution_student)
+        blank = gradebook.find_submission(lab, release_student)
+        assert (solution.score, solution.max_score) == (automatic, automatic + manual)
+        assert solution.needs_manual_grade == (manual > 0)
+        assert (blank.score, blank.needs_manual_grade) == (0.0, False)
+    assert grade_written_answers(db_url, lab, solution_student) == sum(
+        1 for cell in grade_cells(lab) if cell["cell_type"] == "markdown")
+    with Gradebook(db_url) as gradebook:
+        solution = gradebook.find_submission(lab, solution_student)
+        assert (solution.score, solution.needs_manual_grade) == (automatic + manual, False)

@@ -12,6 +12,8 @@ partial credit).
 - `cnnkit.checks.pipeline`: a `tf.data` pipeline with augmentation, and an LR schedule (Lab 3).
 - `cnnkit.checks.transfer`: augmentation layers, the transfer model, freezing and fine-tuning,
   batch-norm in inference mode (Lab 4).
+- `cnnkit.checks.predictions`: a student's prediction beside the measured value, and its grade
+  where the quantity is determined (every lab).
 """
 
 from cnnkit.checks._common import assert_arrays_match
@@ -19,4 +21,5 @@ from cnnkit.checks.convolution import *  # noqa: F403 - the labs call checks.che
 from cnnkit.checks.evaluation import *  # noqa: F403
 from cnnkit.checks.models import *  # noqa: F403
 from cnnkit.checks.pipeline import *  # noqa: F403
+from cnnkit.checks.predictions import *  # noqa: F403
 from cnnkit.checks.transfer import *  # noqa: F403
