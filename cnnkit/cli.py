@@ -100,6 +100,8 @@ def _course_check(args: argparse.Namespace) -> int:
 
 def _course_grade(args: argparse.Namespace) -> int:
     from cnnkit.course import grade_lab, summary_table
+    from cnnkit.course.gradebook import gradebook_url
+    from cnnkit.course.reports import answers_to_grade
     from cnnkit.course.limits import GradeLimits
     from cnnkit.course.sandbox import SandboxUnavailable
 
@@ -126,6 +128,10 @@ def _course_grade(args: argparse.Namespace) -> int:
     graded = [result for result in results if not result.absent]
     with_problems = sum(1 for result in graded if result.problems)
     print(f"\n{len(graded)} graded, {with_problems} with problems.")
+    waiting = answers_to_grade(gradebook_url(Path(args.course), args.db), args.lab) if graded else {}
+    if waiting:
+        print(f"{sum(waiting.values())} written answer(s) of {len(waiting)} student(s) wait for you "
+              "in Formgrader (Manual Grading); until then the scores above leave them out.")
     absent = [result.student for result in results if result.absent]
     if absent:
         print(f"{len(absent)} student(s) have no submission folder here and were not graded; "

@@ -115,6 +115,11 @@ def lab_points(lab: str) -> tuple[float, float]:
     return float(automatic), float(manual)
 
 
+def written_answers(lab: str) -> int:
+    """How many written answers (manually graded markdown cells) the lab has."""
+    return sum(1 for cell in grade_cells(lab) if cell["cell_type"] == "markdown")
+
+
 def grade_written_answers(db_url: str, lab: str, student: str, fraction: float = 1.0) -> int:
     """Do what an instructor does in Formgrader: give each written answer ``fraction`` of its points.
 
@@ -147,8 +152,7 @@ def assert_round_trip(db_url: str, lab: str, solution_student: str, release_stud
         assert (solution.score, solution.max_score) == (automatic, automatic + manual)
         assert solution.needs_manual_grade == (manual > 0)
         assert (blank.score, blank.needs_manual_grade) == (0.0, False)
-    assert grade_written_answers(db_url, lab, solution_student) == sum(
-        1 for cell in grade_cells(lab) if cell["cell_type"] == "markdown")
+    assert grade_written_answers(db_url, lab, solution_student) == written_answers(lab)
     with Gradebook(db_url) as gradebook:
         solution = gradebook.find_submission(lab, solution_student)
         assert (solution.score, solution.needs_manual_grade) == (automatic + manual, False)

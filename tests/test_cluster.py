@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labcode import make_course
+from labcode import lab_points, make_course
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
@@ -23,7 +23,8 @@ CLASS = {"s1": (ROOT / "solutions" / LAB / NOTEBOOK).read_bytes(),
          "s2": (ROOT / "solutions" / LAB / NOTEBOOK).read_bytes(),
          "s3": (ROOT / "labs" / LAB / NOTEBOOK).read_bytes(),
          "s4": (ROOT / "solutions" / LAB / NOTEBOOK).read_bytes()}
-EXPECTED = {"s1": 18.0, "s2": 18.0, "s3": 0.0, "s4": 18.0}
+AUTO, WRITTEN = lab_points(LAB)  # a copy of the solution earns AUTO until its answers are graded
+EXPECTED = {"s1": AUTO, "s2": AUTO, "s3": 0.0, "s4": AUTO}
 
 
 def _free_port() -> int:

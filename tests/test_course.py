@@ -4,8 +4,9 @@ One course with correct submissions among many broken and hostile ones is graded
 workers, once as the user running the tests and once as an ordinary user (created for it, when
 the tests run as root); each test then checks one student's outcome in both runs. Lab 1's
 conv_params cell is the usual place for the broken or hostile code: the part is worth 1 point,
-so "everything else correct" scores 17 / 18, and an attack that ends by defining conv_params
-correctly scores 18 / 18 when the sandbox has stopped it harmlessly.
+so "everything else correct" scores every autograded point but one, and an attack that ends by
+defining conv_params correctly scores them all when the sandbox has stopped it harmlessly. The
+lab's written answers wait for an instructor (a copy of the solution "needs manual grading").
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import nbformat
 import ordinary_user
 import pytest
 from hostile import LINGER_MARKER, PLANTED, hostile_submissions
-from labcode import make_course
+from labcode import grade_written_answers, lab_points, make_course, written_answers
 
 from cnnkit.course import audit_release, export_grades, grade_lab
 from cnnkit.course.grading import GradeLimits, GradeResult
@@ -34,6 +35,8 @@ RELEASE = json.loads((ROOT / "labs" / LAB / NOTEBOOK).read_text())
 VICTIMS = ("victim1", "victim2", "victim3")  # correct copies graded beside the attackers
 LIMITS = {"cell_timeout": 20, "notebook_timeout": 240, "memory_gb": 4}
 MODES = ["as the test runner", "as an ordinary user"]
+AUTO, WRITTEN = lab_points(LAB)  # autograded points; points of the written answers
+MAX = AUTO + WRITTEN
 
 
 def edited(notebook: dict, grade_id: str, source: str | None) -> dict:
@@ -176,11 +179,11 @@ def _autograded_text(course: Path, student: str) -> str:
 
 @pytest.mark.slow
 def test_every_student_has_a_row_and_the_correct_one_full_marks(graded):
-    """With two workers and many broken submissions: a row for everyone, the good one 18/18?"""
+    """With two workers and many broken submissions: a row for everyone, the good one every autograded point?"""
     from nbgrader.api import Gradebook
 
     course, results, _, _ = graded
-    assert results["good"].score == 18.0 and results["good"].problems == []
+    assert results["good"].score == AUTO and results["good"].problems == []
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         rows = {s.student.id: s.score for s in gradebook.find_assignment(LAB).submissions}
     assert set(rows) == set(results) and "absent" in rows
@@ -195,15 +198,15 @@ def test_every_student_has_a_row_and_the_correct_one_full_marks(graded):
     ("truncated", 0.0, "not a readable notebook"),
     ("garbage", 0.0, "not a readable notebook"),
     ("missing", 0.0, f"{NOTEBOOK} is missing"),
-    ("loop", 17.0, "cell conv_params ran past the time limit"),
-    ("sleeper", 17.0, "cell conv_params ran past the time limit"),
-    ("hog", 17.0, "cell conv_params ran out of memory"),
-    ("syntax", 17.0, None),
-    ("deleted_test", 18.0, None),
-    ("edited_test", 17.0, None),
-    ("renamed", 18.0, "notebook renamed to my lab 1.ipynb: graded as lab1-convolution.ipynb"),
-    ("old_format", 18.0, None),
-    ("chatty", 18.0, None),
+    ("loop", AUTO - 1, "cell conv_params ran past the time limit"),
+    ("sleeper", AUTO - 1, "cell conv_params ran past the time limit"),
+    ("hog", AUTO - 1, "cell conv_params ran out of memory"),
+    ("syntax", AUTO - 1, None),
+    ("deleted_test", AUTO, None),
+    ("edited_test", AUTO - 1, None),
+    ("renamed", AUTO, "notebook renamed to my lab 1.ipynb: graded as lab1-convolution.ipynb"),
+    ("old_format", AUTO, None),
+    ("chatty", AUTO, None),
 ])
 def test_bad_submission_costs_only_its_own_points_with_a_reason(graded, student, score, problem):
     """Does each broken submission get its score and, where grading itself hit trouble, a reason?"""
@@ -235,7 +238,7 @@ def test_gigantic_output_is_truncated(graded):
 def test_tampering_with_the_checks_is_caught_and_reported(graded):
     """Does replacing checks and numpy.testing still fail the wrong answer, and get reported?"""
     _, results, _, _ = graded
-    assert results["tamper"].score == 17.0
+    assert results["tamper"].score == AUTO - 1
     assert any("touches checking code" in text and "checks.check_conv_params" in text
                for text in results["tamper"].problems)
 
@@ -250,7 +253,7 @@ def test_a_snooping_submission_reads_and_changes_nothing_of_the_course(graded):
     assert before == after, "solutions/ changed during grading"
     assert b"planted" not in (course / "gradebook.db").read_bytes()
     assert not list(course.rglob("planted.txt")) and not list(ROOT.rglob("planted.txt"))
-    assert results["snoop"].score == 18.0
+    assert results["snoop"].score == AUTO
     assert any("grading files" in text and "gradebook.db" in text for text in results["snoop"].problems)
     printed = _autograded_text(course, "snoop")
     course_targets = [str(ROOT / "solutions"), str(course / "solutions"), str(course / "gradebook.db")]
@@ -278,8 +281,9 @@ def test_export_writes_one_row_per_student(graded, tmp_path):
     course, results, _, _ = graded
     rows = export_grades(f"sqlite:///{course / 'gradebook.db'}", tmp_path / "grades.csv")
     lines = (tmp_path / "grades.csv").read_text().splitlines()
-    assert lines[0] == "student,lab,score,max_score" and rows == len(results)
-    assert f"good,{LAB},18,18" in lines and f"absent,{LAB},0,18" in lines
+    assert lines[0] == "student,lab,score,max_score,needs_grading" and rows == len(results)
+    assert f"good,{LAB},{AUTO:g},{MAX:g},{written_answers(LAB)}" in lines
+    assert f"absent,{LAB},0,{MAX:g},0" in lines
 
 
 @pytest.mark.slow
@@ -304,7 +308,7 @@ def test_feedback_is_html_per_graded_student(graded):
     course, _, _, _ = graded
     files = generate_feedback(course, LAB, ["good", "blank"])
     assert [f.parent.parent.name for f in files] == ["blank", "good"]
-    assert "18.0" in files[1].read_text() and "/ 18.0" in files[0].read_text()
+    assert f"{AUTO}" in files[1].read_text() and f"/ {MAX}" in files[0].read_text()
 
 
 def _unavailable(monkeypatch) -> None:
@@ -361,10 +365,10 @@ FLAGGED = {"killer": "os.kill", "grader_killer": "/proc/", "peeker": "/proc/",
 @pytest.mark.slow
 @pytest.mark.parametrize("student", ATTACKERS_STOPPED)
 def test_an_attack_that_was_stopped_costs_nothing_and_gains_nothing(graded, student):
-    """Killing, peeking, escaping, filling the disk, hoarding files: graded 18/18 like any
+    """Killing, peeking, escaping, filling the disk, hoarding files: graded in full like any
     correct answer, in the sandbox, with the attack's own output in its notebook."""
     _, results, _, _ = graded
-    assert results[student].score == 18.0, results[student]
+    assert results[student].score == AUTO, results[student]
     assert results[student].isolated
 
 
@@ -383,7 +387,7 @@ def test_writing_into_the_folder_shared_with_the_grader_stops_the_sandbox(graded
     _, results, _, _ = graded
     result = results["socketfiller"]
     assert any("folder it shares with the grader" in problem for problem in result.problems), result
-    assert result.score < 18.0
+    assert result.score < AUTO
 
 
 @pytest.mark.slow
@@ -392,7 +396,7 @@ def test_the_sandboxed_kernel_knows_it_is_being_graded(graded):
     must reach the kernel's start-up environment through the sandbox)?"""
     course, results, _, _ = graded
     assert "PROFILE UNDER GRADING grade True" in _autograded_text(course, "profile_switch")
-    assert results["profile_switch"].score == 18.0
+    assert results["profile_switch"].score == AUTO
 
 
 @pytest.mark.slow
@@ -405,15 +409,15 @@ def test_one_huge_line_of_output_is_cut(graded):
 
 @pytest.mark.slow
 def test_classmates_score_as_if_no_attacker_had_been_graded_beside_them(graded):
-    """Do the correct submissions graded alongside killers and peekers keep 18/18, no problems?"""
+    """Do the correct submissions graded alongside killers and peekers keep every autograded point, no problems?"""
     _, results, _, _ = graded
     for student in ("good", *VICTIMS):
-        assert (results[student].score, results[student].problems) == (18.0, []), results[student]
+        assert (results[student].score, results[student].problems) == (AUTO, []), results[student]
 
 
 @pytest.mark.slow
 def test_a_process_left_behind_dies_with_the_kernel_and_changes_no_grade(graded):
-    """The blank release plus a background process that rewrites the gradebook: still 0/18,
+    """The blank release plus a background process that rewrites the gradebook: still 0,
     and no such process is alive once grading returns."""
     course, results, _, _ = graded
     assert results["lingerer"].score == 0.0
@@ -433,7 +437,7 @@ def test_limits_stop_a_fork_bomb_a_full_disk_and_open_files(graded):
     limits = GradeLimits()
     bomb = re.search(r"FORK BOMB reached (\d+) processes", _autograded_text(course, "forkbomb"))
     assert bomb and int(bomb.group(1)) <= limits.max_processes + 8, bomb
-    assert results["forkbomb"].isolated and results["forkbomb"].max_score == 18.0
+    assert results["forkbomb"].isolated and results["forkbomb"].max_score == MAX
     disk = re.search(r"DISK FILLER stopped after (\d+) MB", _autograded_text(course, "diskfiller"))
     assert disk and int(disk.group(1)) <= limits.disk_mb, disk
     assert "DISK FILLER /tmp stopped" in _autograded_text(course, "diskfiller")
@@ -521,12 +525,42 @@ def test_a_crash_half_way_through_a_merge_keeps_the_previous_grades(graded, tmp_
     monkeypatch.setattr(Gradebook, "find_grade", real_find_grade)
     with Gradebook(url) as gradebook:
         assert gradebook.find_submission(LAB, "good").score == 0.0, "a half-merged student"
-    assert merge.merge_submission(url, course / "gradebook.db", LAB, "good") == (18.0, 18.0)
+    assert merge.merge_submission(url, course / "gradebook.db", LAB, "good") == (AUTO, MAX)
+
+
+@pytest.mark.slow
+def test_a_regrade_keeps_the_written_answers_an_instructor_graded(graded, tmp_path):
+    """An instructor grades good's written answers (half marks) in Formgrader, then grades the lab
+    again: are the manual points kept, and flagged for review only once good hands in again?"""
+    import datetime
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    from cnnkit.course import merge
+
+    assert written_answers(LAB) > 0, "Lab 1 has no written answers to grade by hand"
+    course, _, _, _ = graded
+    shutil.copy(course / "gradebook.db", tmp_path / "course.db")
+    url = f"sqlite:///{tmp_path / 'course.db'}"
+    assert grade_written_answers(url, LAB, "good", fraction=0.5) == written_answers(LAB)
+    half = AUTO + WRITTEN / 2
+    assert merge.merge_submission(url, course / "gradebook.db", LAB, "good") == (half, MAX)
+    with Gradebook(url) as gradebook:
+        assert not gradebook.find_submission(LAB, "good").needs_manual_grade
+    handed_in_again = tmp_path / "worker.db"
+    shutil.copy(course / "gradebook.db", handed_in_again)
+    with Gradebook(f"sqlite:///{handed_in_again}") as worker:
+        worker.find_submission(LAB, "good").timestamp += datetime.timedelta(hours=1)
+        worker.db.commit()
+    assert merge.merge_submission(url, handed_in_again, LAB, "good") == (half, MAX)
+    with Gradebook(url) as gradebook:
+        assert gradebook.find_submission(LAB, "good").needs_manual_grade
 
 
 @pytest.mark.slow
 def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_path, capsys):
-    """Machine A graded alice; machine C holds only bob and grades: is alice's 18/18 kept?"""
+    """Machine A graded alice; machine C holds only bob and grades: is alice's grade kept?"""
     from nbgrader.api import Gradebook
 
     from cnnkit.cli import main
@@ -539,19 +573,21 @@ def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_pat
     (machine_c / "submitted" / "bob" / LAB / NOTEBOOK).write_text("{")
     url = f"sqlite:///{machine_a / 'gradebook.db'}"
     assert main(["course", "--course", str(machine_a), "--db", url, "grade", LAB]) == 0
+    assert (f"{written_answers(LAB)} written answer(s) of 1 student(s) wait for you in Formgrader"
+            in capsys.readouterr().out)
     with Gradebook(url) as gradebook:
         gradebook.update_or_create_student("carol")  # enrolled, never handed in
     assert main(["course", "--course", str(machine_c), "--db", url, "grade", LAB]) == 1
     report = capsys.readouterr().out
     assert "have no submission folder here and were not graded" in report and "alice" in report
     with Gradebook(url) as gradebook:
-        assert gradebook.find_submission(LAB, "alice").score == 18.0
+        assert gradebook.find_submission(LAB, "alice").score == AUTO
         assert gradebook.find_submission(LAB, "bob").score == 0.0
         assert "carol" not in [s.student.id for s in gradebook.find_assignment(LAB).submissions]
     assert main(["course", "--course", str(machine_c), "--db", url, "grade", LAB,
                  "--record-missing"]) == 1
     with Gradebook(url) as gradebook:
-        assert gradebook.find_submission(LAB, "alice").score == 18.0
+        assert gradebook.find_submission(LAB, "alice").score == AUTO
         assert gradebook.find_submission(LAB, "carol").score == 0.0
 
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from labcode import make_course
+from labcode import lab_points, make_course, written_answers
 from postgres import find_bindir, running_server
 
 from cnnkit.course.gradebook import configured_url, gradebook_url
@@ -29,7 +29,8 @@ RELEASE = (ROOT / "labs" / LAB / NOTEBOOK).read_bytes()
 # machine -> student -> notebook bytes; every student's expected score
 HALVES = {"a": {"s01": SOLUTION, "s02": b"{", "s03": RELEASE},
           "b": {"s04": SOLUTION, "s05": b"not json"}}
-EXPECTED = {"s01": 18.0, "s02": 0.0, "s03": 0.0, "s04": 18.0, "s05": 0.0}
+AUTO, WRITTEN = lab_points(LAB)  # a copy of the solution earns AUTO until its answers are graded
+EXPECTED = {"s01": AUTO, "s02": 0.0, "s03": 0.0, "s04": AUTO, "s05": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +111,13 @@ def test_the_gradebook_named_in_nbgrader_config_serves_grade_feedback_and_export
     assert configured_url(course) == url and gradebook_url(course) == url
     assert _cnnkit(course, "grade", LAB).returncode == 1
     assert not (course / "gradebook.db").exists(), "an sqlite gradebook appeared beside the config"
-    assert _scores(url) == {"s04": 18.0, "s05": 0.0}
+    assert _scores(url) == {"s04": AUTO, "s05": 0.0}
     feedback = _cnnkit(course, "feedback", LAB)
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
-    assert "18.0" in (course / "feedback" / "s04" / LAB / f"{LAB}.html").read_text()
+    assert f"{AUTO}" in (course / "feedback" / "s04" / LAB / f"{LAB}.html").read_text()
     assert _cnnkit(course, "export", str(tmp_path / "grades.csv")).returncode == 0
     assert (tmp_path / "grades.csv").read_text().splitlines()[1:] == [
-        f"s04,{LAB},18,18", f"s05,{LAB},0,18"]
+        f"s04,{LAB},{AUTO:g},{AUTO + WRITTEN:g},{written_answers(LAB)}", f"s05,{LAB},0,{AUTO + WRITTEN:g},0"]
 
 
 def test_db_may_follow_the_action_and_overrides_the_config(tmp_path):

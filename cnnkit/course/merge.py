@@ -1,5 +1,9 @@
 """Copy one student's autograde results from a worker's gradebook into the course gradebook.
 
+Grades an instructor gave by hand (written answers, in Formgrader) are never overwritten by a
+regrade; when the student handed in again since, they are flagged for review, as nbgrader's own
+autograde does.
+
 Each student's merge is one database transaction: nbgrader's Gradebook commits after nearly
 every call, so those commits are turned into flushes until the student's rows are all written.
 A crash half-way leaves the student's previous grades as they were.
@@ -75,23 +79,35 @@ def _merge(course_url: str, worker_db, lab: str, student: str) -> tuple[float, f
         ensure_assignment(course, worker, lab)
         course.update_or_create_student(student)
         graded = worker.find_submission(lab, student)
+        handed_in_again = _previous_timestamp(course, lab, student) != graded.timestamp
         submission = course.update_or_create_submission(lab, student, timestamp=graded.timestamp)
         for worker_notebook in graded.notebooks:
             for grade in worker_notebook.grades:
                 target = course.find_grade(grade.name, worker_notebook.name, lab, student)
                 target.auto_score = grade.auto_score
-                target.manual_score = grade.manual_score
                 target.extra_credit = grade.extra_credit
-                target.needs_manual_grade = grade.needs_manual_grade
+                if target.manual_score is None:
+                    target.needs_manual_grade = grade.needs_manual_grade
+                else:  # an instructor's grade is kept; a new hand-in flags it for review
+                    target.needs_manual_grade = target.needs_manual_grade or handed_in_again
             for comment in worker_notebook.comments:
                 target = course.find_comment(comment.name, worker_notebook.name, lab, student)
                 target.auto_comment = comment.auto_comment
-                target.manual_comment = comment.manual_comment
             course.find_submission_notebook(worker_notebook.name, lab, student).flagged = \
                 worker_notebook.flagged
         course.db.flush()
         course.db.expire(submission)  # its score is a SQL sum: read it again, after the updates
         return float(submission.score), float(submission.max_score)
+
+
+def _previous_timestamp(course: Gradebook, lab: str, student: str):  # noqa: ANN202 - datetime|None
+    """When the course gradebook's copy of this submission was handed in (None: it has none)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        return course.find_submission(lab, student).timestamp
+    except MissingEntry:
+        return None
 
 
 def record_empty_submission(course_url: str, template_db, lab: str, student: str) -> float:

@@ -22,10 +22,27 @@ def summary_table(results: list[GradeResult]) -> str:
     return "\n".join(lines)
 
 
+def answers_to_grade(db_url: str, lab: str) -> dict[str, int]:
+    """The written answers of ``lab`` that wait for an instructor, per student (only those > 0)."""
+    from cnnkit.course.gradebook import open_gradebook
+
+    waiting = {}
+    with open_gradebook(db_url) as gradebook:
+        for submission in gradebook.find_assignment(lab).submissions:
+            count = sum(1 for notebook in submission.notebooks
+                        for grade in notebook.grades if grade.needs_manual_grade)
+            if count:
+                waiting[submission.student.id] = count
+    return waiting
+
+
 def export_grades(db_url: str, path: Path) -> int:
     """Write every student's score in every lab to a CSV file; return the number of rows.
 
-    Columns: student, lab, score, max_score. A student with no submission gets a 0 row.
+    Columns: student, lab, score, max_score, needs_grading. A student with no submission gets a 0
+    row. ``score`` counts the written answers an instructor has graded in Formgrader (their manual
+    score) and not yet those still waiting; ``needs_grading`` says how many are waiting, so a row
+    with a number there is not final.
     """
     from cnnkit.course.gradebook import open_gradebook
 
@@ -35,12 +52,16 @@ def export_grades(db_url: str, path: Path) -> int:
             for student in gradebook.students:
                 try:
                     submission = gradebook.find_submission(assignment.name, student.id)
-                    score = submission.score
                 except Exception:  # noqa: BLE001 - nbgrader's MissingEntry: no submission
-                    score = 0.0
-                rows.append((student.id, assignment.name, f"{score:g}", f"{assignment.max_score:g}"))
+                    score, waiting = 0.0, 0
+                else:
+                    score = submission.score
+                    waiting = sum(1 for notebook in submission.notebooks
+                                  for grade in notebook.grades if grade.needs_manual_grade)
+                rows.append((student.id, assignment.name, f"{score:g}",
+                             f"{assignment.max_score:g}", str(waiting)))
     with open(path, "w", newline="") as output:
         writer = csv.writer(output)
-        writer.writerow(["student", "lab", "score", "max_score"])
+        writer.writerow(["student", "lab", "score", "max_score", "needs_grading"])
         writer.writerows(sorted(rows))
     return len(rows)
