@@ -211,3 +211,22 @@ def test_on_colab_submit_fetches_the_open_notebook(lab2, monkeypatch):
     (lab2 / "lab2-mnist.ipynb").unlink()
     with pytest.raises(SubmissionError, match="Colab did not hand over the notebook"):
         submit("lab2-mnist", student="dana")
+
+
+def test_check_lists_the_written_answers_still_blank(tmp_path):
+    """A lab with one answered and one blank written answer: does the table say which is blank?"""
+    notebook = nbformat.v4.new_notebook()
+    answer = {"grade": True, "solution": True, "points": 2, "schema_version": 3, "locked": False}
+    test = {"grade": True, "solution": False, "points": 1, "schema_version": 3, "locked": True}
+    notebook.cells = [
+        nbformat.v4.new_code_cell('"""Check one."""\nassert 1 == 1', metadata={
+            "nbgrader": {**test, "grade_id": "test_one"}}),
+        nbformat.v4.new_markdown_cell("Pooling drops position.", metadata={
+            "nbgrader": {**answer, "grade_id": "explain_pooling"}}),
+        nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={
+            "nbgrader": {**answer, "grade_id": "explain_speed"}})]
+    nbformat.write(notebook, tmp_path / "lab.ipynb")
+    report = check_notebook(tmp_path / "lab.ipynb")
+    assert (report.earned, report.possible, report.unanswered) == (1.0, 1.0, ["explain_speed"])
+    assert ("written answers: 4 more points, graded by your instructor; not answered yet: "
+            "explain_speed.") in report.table()

@@ -40,6 +40,8 @@ class CheckReport:
     results: list[TestResult]
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    unanswered: list[str] = field(default_factory=list)  # written answers still blank
+    written_points: float = 0.0  # points of the written answers, graded by the instructor
 
     @property
     def earned(self) -> float:
@@ -61,6 +63,10 @@ class CheckReport:
                 lines.append(f"{'':<{width}}          ({result.checks})")
         lines.append(f"visible tests: {_points(self.earned)} of {_points(self.possible)} points "
                      f"in {self.seconds:.0f} s; the graders run more (hidden) cases.")
+        if self.written_points:
+            lines.append(f"written answers: {_points(self.written_points)} more points, graded by "
+                         "your instructor" + (f"; not answered yet: {', '.join(self.unanswered)}"
+                                              if self.unanswered else "; all answered") + ".")
         if self.problems:
             lines.append(f"{len(self.problems)} other cell(s) raised an error, first: {self.problems[0]}")
         return "\n".join(lines)
@@ -104,6 +110,12 @@ def _docstring(source: str) -> str:
 def _is_test(cell: Any) -> bool:
     nbgrader = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and nbgrader.get("grade") and not nbgrader.get("solution")
+
+
+def _is_written_answer(cell: Any) -> bool:
+    """A manually graded answer: a markdown cell that is both a solution and graded."""
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "markdown" and nbgrader.get("grade") and nbgrader.get("solution")
 
 
 def _failure(cell: Any) -> str:
@@ -182,7 +194,11 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
                                       failure, None if failure else _partial(cell)))
         elif failure and "stderr" not in failure and "not run" not in failure:
             problems.append(f"cell {index} ({_first_line(cell.source, 60)}): {failure}")
-    return CheckReport(path, results, problems, time.perf_counter() - start)
+    written = [cell for cell in document.cells if _is_written_answer(cell)]
+    unanswered = [cell.metadata.nbgrader.get("grade_id", "?") for cell in written
+                  if not cell.source.strip() or "YOUR ANSWER HERE" in cell.source]
+    return CheckReport(path, results, problems, time.perf_counter() - start, unanswered,
+                       sum(float(cell.metadata.nbgrader.get("points", 0)) for cell in written))
 
 
 def current_notebook() -> Path:
