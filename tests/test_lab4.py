@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labcode import collect_and_grade, execute, make_course, smoke_run, solution_namespace
+from labcode import (assert_round_trip, collect_and_grade, execute, lab_points, make_course, smoke_run,
+                     solution_namespace)
 from tinydata import write_photo_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab4-transfer"
 NOTEBOOK = f"{LAB}.ipynb"
-MAX_POINTS = 20.0
+AUTO, WRITTEN = lab_points(LAB)  # autograded points; written answers, graded by hand
 LAB_CELLS = ("setup", "load_data", "build_augmentation", "backbone", "build_transfer_model",
              "make_model", "start_feature_extraction", "start_fine_tuning", "graded_model")
 
@@ -118,8 +119,9 @@ def _train_submission(folder: Path) -> float:
 @pytest.mark.real_data
 def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(
         tmp_path, real_mnist):
-    """cnnkit course grade: solution + weights -> 20/20; the release -> 0/20; a submission that
-    switched to the imagenet track is graded on the offline one all the same."""
+    """cnnkit course grade: solution + weights -> every autograded point, its written answers
+    waiting for the instructor (then full marks); the release -> 0; a submission that switched
+    to the imagenet track is graded on the offline one all the same."""
     inbox = tmp_path / "inbox"
     alice, bob, carol = inbox / "alice", inbox / "bob", inbox / "carol"
     for student in (alice, bob, carol):
@@ -137,8 +139,10 @@ def test_round_trip_full_marks_with_weights_and_zero_for_the_blank_release(
 
     graded, scores = collect_and_grade(course, LAB, inbox, ("alice", "bob", "carol"))
 
-    assert scores == {"alice": (MAX_POINTS, MAX_POINTS), "bob": (0.0, MAX_POINTS),
-                      "carol": (MAX_POINTS, MAX_POINTS)}, graded.stdout
+    assert scores == {"alice": (AUTO, AUTO + WRITTEN), "bob": (0.0, AUTO + WRITTEN),
+                      "carol": (AUTO, AUTO + WRITTEN)}, graded.stdout
+    assert "written answer(s) of 2 student(s) wait for you in Formgrader" in graded.stdout
+    assert_round_trip(f"sqlite:///{course / 'gradebook.db'}", LAB, "alice", "bob")
     autograded = (course / "autograded" / "carol" / LAB / NOTEBOOK).read_text()
     assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"
     # The setup cell is locked: nbgrader restores it, so carol's switch is undone before grading.
