@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from labcode import collect_and_grade, execute, make_course, smoke_run, solution_namespace
+from labcode import (assert_round_trip, collect_and_grade, execute, lab_points, make_course,
+                     smoke_run, solution_namespace)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab2-mnist"
 NOTEBOOK = f"{LAB}.ipynb"
-MAX_POINTS = 20.0
-WEIGHTS = ("mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_lenet.weights.h5")
+MAX_POINTS = 29.0  # 24 autograded + 5 for written answers (see test_points_add_up)
+WEIGHTS = ("mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_gap_convnet.weights.h5",
+           "mnist_shift_convnet.weights.h5", "mnist_lenet.weights.h5")
+PART_F_MODELS = {"mnist_gap_convnet": "build_gap_convnet",
+                 "mnist_shift_convnet": "build_shift_trained_convnet"}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -27,12 +33,24 @@ def _source(path: Path, grade_id: str) -> str:
                 if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def test_points_add_up():
+    """29 points: 24 autograded (three predictions among them) and 5 for three written answers."""
+    assert lab_points(LAB) == (24.0, 5.0)
+    assert sum(lab_points(LAB)) == MAX_POINTS
+
+
 def test_release_holds_no_solution_and_the_broken_lenet_to_fix():
-    """The student copy has stubs, no outputs, and LeNet's four bugs in place of its solution."""
+    """The student copy has stubs, no outputs, and LeNet's four bugs in place of its solution;
+    its predictions are open (None) and its written answers empty."""
     release = ROOT / "labs" / LAB / NOTEBOOK
     text = release.read_text()
-    for solution_code in ("np.add.at(counts", "5 * 5 * 16,", "padding=\"same\", activation=\"relu\")"):
+    for solution_code in ("np.add.at(counts", "5 * 5 * 16,", "padding=\"same\", activation=\"relu\")",
+                          "layers.GlobalAveragePooling2D(),", "784 * 256 + 256", "**Model answer.**"):
         assert solution_code not in text, f"the released lab contains {solution_code!r}"
+    for topic in ("mlp_first_layer", "gap_parameters", "gap_shift", "shift_training"):
+        assert _source(release, f"predict_{topic}").startswith(f"predicted_{topic} = None  # ")
+    for topic in ("parameter_sharing", "gap_shift", "shift_training"):
+        assert _source(release, f"explain_{topic}").strip() == "YOUR ANSWER HERE"
     lenet = _source(release, "build_lenet")
     for bug in ("4 * 4 * 50", 'layers.Dense(84, activation="tanh")\n', '"sofmax"'):
         assert bug in lenet, f"the broken LeNet lost its bug {bug!r}"
@@ -83,10 +101,37 @@ def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, real_
         name.replace(".weights", ".smoke.weights") for name in WEIGHTS}
 
 
+def _pretrain_part_f_models(folder: Path, examples: int = 12_000, epochs: int = 1) -> None:
+    """Train Part F's GAP ConvNet and shift-trained ConvNet briefly into ``folder``.
+
+    With the lab's recipe each takes 3 epochs on 60,000 images (about a minute on 2 cores); here
+    they get ``epochs`` on ``examples`` images, and the full-profile run then loads them, so they
+    add seconds, not minutes, to the suite. Their accuracy is not graded; bench/bench_shift.py
+    measures them trained for real.
+    """
+    from cnnkit.data import load_mnist
+    from cnnkit.train import fit_or_load, subset
+
+    train, _ = load_mnist()
+    images, labels = subset(train.images, train.labels, size=examples)
+    lab = solution_namespace(LAB, ("setup", "recipe", "build_convnet", "build_gap_convnet",
+                                   "shift_training"), preset={"x_train": images, "y_train": labels})
+    for name, build in PART_F_MODELS.items():
+        lab.set_seed(0)
+        model = lab.compile_with_schedule(getattr(lab, build)(), epochs, lab.CONVNET_BATCH)
+        fit_or_load(model, name, images, lab.one_hot(labels), epochs=epochs,
+                    batch_size=lab.CONVNET_BATCH, validation_split=lab.VALIDATION_SPLIT,
+                    directory=folder, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, real_mnist):
-    """The solution run in the full profile, as a student would before submitting."""
+    """The solution run in the full profile, as a student would before submitting (Part F's two
+    extra ConvNets trained briefly beforehand, see _pretrain_part_f_models)."""
     folder = shutil.copytree(ROOT / "solutions" / LAB, tmp_path_factory.mktemp("student") / LAB)
+    start = time.perf_counter()
+    _pretrain_part_f_models(folder)
+    print(f"Part F's two ConvNets, 1 epoch on 12,000 images: {time.perf_counter() - start:.0f} s")
     seconds, errors = execute(folder / NOTEBOOK, "full", timeout=900)
     print(f"full-profile run of the solution: {seconds:.0f} s")
     return folder, errors
@@ -116,10 +161,36 @@ def test_full_profile_solution_meets_the_accuracy_bars(trained):
         assert on_slice >= bar and on_test >= bar
 
 
+def _outputs(notebook: Path, cell_id: str) -> str:
+    cell = next(cell for cell in _cells(notebook) if cell.get("id") == cell_id)
+    return "".join("".join(output.get("text", "")) for output in cell["outputs"])
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_full_profile_run_measures_every_model_on_shifted_digits_and_shows_the_predictions(trained):
+    """Part F prints one table with the four models, compares each prediction with its
+    measurement, and the shift-trained ConvNet (even trained briefly) beats the plain one at 4 px
+    diagonally."""
+    folder, _ = trained
+    notebook = folder / NOTEBOOK
+    table = _outputs(notebook, "shift-all")
+    for label in ("MLP", "ConvNet", "GAP ConvNet", "shift-trained ConvNet"):
+        assert re.search(rf"^{re.escape(label)} +right +0px", table, re.MULTILINE), table
+    gain = re.search(r"shift-trained ConvNet vs ConvNet: .*4 px diagonally ([+-][\d.]+)", table)
+    assert gain and float(gain.group(1)) > 0, table
+    for cell_id, what in {"mlp-count": "parameters of the MLP's hidden layer",
+                          "gap-count": "parameters of the GAP ConvNet",
+                          "gap-measure": "GAP ConvNet, accuracy at 4 px diagonally",
+                          "shift-measure": "shift-trained ConvNet, accuracy at 4 px diagonally"}.items():
+        assert f"{what}: you predicted" in _outputs(notebook, cell_id), cell_id
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero(trained, tmp_path):
-    """cnnkit course grade: notebook + weights -> 20/20; the release with no weights -> 0/20;
+    """cnnkit course grade: notebook + weights -> every autograded point, then full marks once the
+    written answers are graded; the release with no weights -> 0 and nothing to grade by hand;
     untrained MLP weights behind a switch to the smoke profile -> the MLP's 2 points lost."""
     import nbformat
 
@@ -140,8 +211,9 @@ def test_round_trip_trained_solution_gets_full_marks_and_blank_release_gets_zero
         carol / "mnist_mlp.weights.h5")
 
     graded, scores = collect_and_grade(course, LAB, inbox, ("alice", "bob", "carol"))
-    assert scores == {"alice": (MAX_POINTS, MAX_POINTS), "bob": (0.0, MAX_POINTS),
-                      "carol": (MAX_POINTS - 2, MAX_POINTS)}, graded.stdout
+    automatic, manual = lab_points(LAB)
+    assert scores["carol"] == (automatic - 2, automatic + manual), graded.stdout
+    assert_round_trip(f"sqlite:///{course / 'gradebook.db'}", LAB, "alice", "bob")
     assert "%env CNNKIT_PROFILE=smoke" in graded.stdout  # flagged for review
     autograded = (course / "autograded" / "alice" / LAB / NOTEBOOK).read_text()
     assert "Epoch 1/" not in autograded, "grading trained a model instead of loading the weights"

@@ -13,12 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labcode import lab_points
+
 from cnnkit.course.collect import collect
 from cnnkit.student import SubmissionError, check, submit
 from cnnkit.student.check import INSIDE_CHECK, check_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB2_WEIGHTS = ["mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_lenet.weights.h5"]
+LAB2_WEIGHTS = ["mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_gap_convnet.weights.h5",
+                "mnist_shift_convnet.weights.h5", "mnist_lenet.weights.h5"]
 
 
 def _code_names(lab: str) -> set[str]:
@@ -39,7 +42,7 @@ def test_each_lab_lists_the_weights_its_training_cells_save(lab):
 
 @pytest.fixture
 def lab2(tmp_path) -> Path:
-    """A student's copy of Lab 2 with the three weights files its training cells write."""
+    """A student's copy of Lab 2 with the weights files its training cells write."""
     folder = tmp_path / "lab2-mnist"
     folder.mkdir()
     shutil.copy(ROOT / "labs" / "lab2-mnist" / "lab2-mnist.ipynb", folder)
@@ -106,6 +109,7 @@ def test_submit_command_exit_codes(lab2):
     run = subprocess.run([sys.executable, "-m", "cnnkit", "submit", str(lab2), "--student", "carol"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and "carol_lab2-mnist.zip" in run.stdout
+    assert "part(s) look unfinished" in run.stderr and "it was packed all the same" in run.stderr
     (lab2 / "mnist_mlp.weights.h5").unlink()
     run = subprocess.run([sys.executable, "-m", "cnnkit", "submit", str(lab2), "--student", "carol"],
                          capture_output=True, text=True, timeout=120, check=False)
@@ -148,9 +152,9 @@ def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
     rows = {line.split()[0]: line for line in run.stdout.splitlines() if line.startswith("test_")}
     assert "passed" in rows["test_conv_output_size"] and "2/2" in rows["test_conv_output_size"]
     assert "passed" in rows["test_conv_params"]
-    assert "FAILED  NotImplementedError: not written yet" in rows["test_pad2d"]
+    assert "FAILED  not written yet: replace `raise NotImplementedError()`" in rows["test_pad2d"]
     assert "0/3" in rows["test_conv2d_naive"]
-    assert "visible tests: 3 of 18 points" in run.stdout
+    assert f"visible tests: 3 of {lab_points('lab1-convolution')[0]:g} points" in run.stdout
     assert all(not cell.get("outputs") for cell in nbformat.read(notebook, 4).cells), "left unchanged"
 
 
@@ -163,7 +167,7 @@ def test_collect_refuses_an_archive_that_names_another_student(lab2, tmp_path):
     shutil.copy(archive, inbox / "bob" / "my-work.zip")
     report = collect(tmp_path / "course", "lab2-mnist", inbox)
     assert report.collected == {}
-    assert len(report.unmatched) == 2 * 5
+    assert len(report.unmatched) == 2 * (2 + len(LAB2_WEIGHTS))  # notebook, history, weights
     assert all("but the archive is 'bob'" in line for line in report.unmatched)
 
 
@@ -213,8 +217,9 @@ def test_on_colab_submit_fetches_the_open_notebook(lab2, monkeypatch):
         submit("lab2-mnist", student="dana")
 
 
-def test_check_lists_the_written_answers_still_blank(tmp_path):
-    """A lab with one answered and one blank written answer: does the table say which is blank?"""
+def test_check_lists_the_written_answers_still_blank(tmp_path, capfd):
+    """A lab with one answered and one blank written answer: does the table say which is blank?
+    And the kernel is quiet: no "running over TCP without encryption" (it uses Unix sockets)."""
     notebook = nbformat.v4.new_notebook()
     answer = {"grade": True, "solution": True, "points": 2, "schema_version": 3, "locked": False}
     test = {"grade": True, "solution": False, "points": 1, "schema_version": 3, "locked": True}
@@ -228,5 +233,45 @@ def test_check_lists_the_written_answers_still_blank(tmp_path):
     nbformat.write(notebook, tmp_path / "lab.ipynb")
     report = check_notebook(tmp_path / "lab.ipynb")
     assert (report.earned, report.possible, report.unanswered) == (1.0, 1.0, ["explain_speed"])
-    assert ("written answers: 4 more points, graded by your instructor; not answered yet: "
+    assert ("written answers: 4 more points, graded by your instructor; not written yet: "
             "explain_speed.") in report.table()
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def test_a_long_reason_is_never_cut_and_its_hint_has_a_line_of_its_own():
+    """A check's message of 300 characters ending in a hint: every word reaches the table."""
+    from cnnkit.student.check import CheckReport, TestResult
+
+    hint = ("your result is a true convolution (flipped kernel): tf.nn.conv2d and this lab "
+            "compute a cross-correlation, so slide the kernel as it is, without flipping it.")
+    reason = ("AssertionError: conv2d_naive(x, w, b) with x (1, 5, 5, 1), w (3, 3, 1, 1): 9 of 9 "
+              "values differ; first at index (0, 0, 0, 0): expected 4, got -2. Hint: " + hint)
+    report = CheckReport(Path("lab.ipynb"), [TestResult("test_conv2d_naive", "Check conv2d_naive",
+                                                        3.0, False, reason)])
+    table = report.table()
+    joined = " ".join(table.split())
+    assert " ".join(hint.split()) in joined and "…" not in table
+    hint_line = next(line for line in table.splitlines() if "hint:" in line)
+    assert hint_line.strip().startswith("hint: your result is a true convolution")
+
+
+def test_submit_names_each_unfinished_part_by_its_cell(lab2):
+    """The untouched release: each exercise, prediction and written answer is listed with
+    JupyterLab's 1-based cell number and its grade id; a failed test cell's last run too."""
+    from cnnkit.student.submit import unfinished_work
+
+    notebook = lab2 / "lab2-mnist.ipynb"
+    document = nbformat.read(notebook, 4)
+    numbers = {cell.metadata.get("nbgrader", {}).get("grade_id"): index + 1
+               for index, cell in enumerate(document.cells)}
+    found = unfinished_work(notebook)
+    assert f"cell {numbers['build_mlp']} (build_mlp): not written yet" in found
+    assert any("prediction not written yet" in line for line in found)
+    assert any("written answer not written yet" in line for line in found)
+    test = next(cell for cell in document.cells
+                if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_build_mlp")
+    test.outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="",
+                                           traceback=[])]
+    nbformat.write(document, notebook)
+    assert (f"cell {numbers['test_build_mlp']} (test_build_mlp): failed (NotImplementedError) "
+            "when you last ran it") in unfinished_work(notebook)
