@@ -6,6 +6,8 @@ hint; on success it prints one line and returns None (nbgrader would read a retu
 partial credit).
 
 - `cnnkit.checks.convolution`: Lab 1 (output size, padding, conv2d, pooling, speed, NumPy only).
+- `cnnkit.checks.backward`: Lab 1's backward passes (conv, max-pool), gradient checking and a
+  kernel learned by gradient descent.
 - `cnnkit.checks.models`: Keras models (shapes, parameters, probabilities, accuracy on a fixed
   test slice, trainability) for Labs 2-4.
 - `cnnkit.checks.evaluation`: confusion matrix, confident mistakes and shifted images (Lab 2).
@@ -17,7 +19,8 @@ partial credit).
 """
 
 from cnnkit.checks._common import assert_arrays_match
-from cnnkit.checks.convolution import *  # noqa: F403 - the labs call checks.check_conv2d etc.
+from cnnkit.checks.backward import *  # noqa: F403 - the labs call checks.check_conv2d etc.
+from cnnkit.checks.convolution import *  # noqa: F403
 from cnnkit.checks.evaluation import *  # noqa: F403
 from cnnkit.checks.models import *  # noqa: F403
 from cnnkit.checks.pipeline import *  # noqa: F403

@@ -1,7 +1,7 @@
 """Checks of Lab 1 (convolution by hand): output size, padding, conv2d, pooling, speed, NumPy only.
 
-The oracles are `tf.nn.conv2d`, `tf.nn.max_pool2d`, `tf.GradientTape`, `numpy.pad` and
-`keras.layers.Conv2D`.
+The oracles are `tf.nn.conv2d`, `tf.nn.max_pool2d`, `numpy.pad` and `keras.layers.Conv2D`; the
+backward passes are checked in `cnnkit.checks.backward`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from cnnkit.checks._common import assert_arrays_match, call_explained, passed
 
 __all__ = [
-    "check_conv2d", "check_conv2d_backward", "check_conv2d_rejects_bad_arguments",
+    "check_conv2d", "check_conv2d_rejects_bad_arguments",
     "check_conv_output_size", "check_conv_params", "check_numpy_only", "check_pad2d",
     "check_pool2d", "check_raises_value_error", "check_speedup", "conv2d_cases", "conv2d_oracle",
     "output_size_cases", "time_call",
@@ -316,44 +316,6 @@ def check_conv_params(conv_params: Callable) -> None:
                 f"conv_params({f}, {c_in}, {k}): expected {expected:,}, got {got!r}. Hint: "
                 "(f * f * c_in) weights per filter, k filters, plus one bias per filter.")
     passed("conv_params", len(cases), "keras.layers.Conv2D.count_params()")
-
-
-# --- backward pass ---------------------------------------------------------------------------------
-
-def check_conv2d_backward(conv2d_backward: Callable, seed: int = 0) -> None:
-    """Compare ``conv2d_backward(x, w, b, grad_out, stride, padding)`` with `tf.GradientTape`.
-
-    The function returns `(grad_x, grad_w, grad_b)`, shaped like x, w and b.
-    """
-    import tensorflow as tf
-
-    rng = np.random.default_rng(seed)
-    settings = [(5, 5, 1, 3, 1, 1, "valid"), (6, 7, 3, 3, 2, 1, "valid"),
-                (7, 7, 2, 3, 2, 2, 1), (6, 6, 2, 2, 3, 1, "same"), (5, 4, 2, 1, 2, 1, 0),
-                (8, 8, 2, 3, 2, 2, "same")]
-    for height, width, c_in, f, k, stride, padding in settings:
-        x, w, b = rng.normal(size=(height, width, c_in)), rng.normal(size=(f, f, c_in, k)), rng.normal(size=k)
-        x_t, w_t, b_t = (tf.Variable(v, dtype=tf.float64) for v in (x, w, b))
-        with tf.GradientTape() as tape:
-            pad = padding.upper() if isinstance(padding, str) else [[0, 0], [padding] * 2, [padding] * 2, [0, 0]]
-            out = tf.nn.conv2d(x_t[tf.newaxis], w_t, strides=stride, padding=pad)[0] + b_t
-            grad_out = rng.normal(size=out.shape)
-            loss = tf.reduce_sum(out * grad_out)
-        expected = tape.gradient(loss, [x_t, w_t, b_t])
-        call = (f"conv2d_backward(x {x.shape}, w {w.shape}, b {b.shape}, grad_out {grad_out.shape}, "
-                f"stride={stride}, padding={padding!r})")
-        got = call_explained(conv2d_backward, call, x.copy(), w.copy(), b.copy(),
-                             grad_out.copy(), stride=stride, padding=padding)
-        if not isinstance(got, (tuple, list)) or len(got) != 3:
-            raise AssertionError(f"{call}: expected a tuple (grad_x, grad_w, grad_b), got {type(got).__name__}.")
-        for label, got_part, expected_part, hint in zip(
-                ("grad_x", "grad_w", "grad_b"), got, expected,
-                ("each input pixel collects grad_out * w from every window it took part in.",
-                 "grad_w[a, b, c, k] sums x[i*s + a, j*s + b, c] * grad_out[i, j, k] over i, j.",
-                 "grad_b[k] is the sum of grad_out[..., k].")):
-            assert_arrays_match(got_part, expected_part.numpy(), f"{call} -> {label}", hint=hint,
-                                atol=1e-8, rtol=1e-8)
-    passed("conv2d_backward", len(settings), "tf.GradientTape")
 
 
 # --- speed ----------------------------------------------------------------------------------------
