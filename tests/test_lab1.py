@@ -1,4 +1,5 @@
-"""Lab 1 with the real nbgrader CLI: the release is in sync, and a round trip grades as it should."""
+"""Lab 1 with the real nbgrader CLI: the release is in sync, the solution runs in the smoke profile,
+and a round trip grades as it should."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 
 from cnnkit.course import audit_release, check_in_sync
 from cnnkit.course.nbgrader_cli import run_nbgrader
-from labcode import make_course
+from labcode import assert_round_trip, lab_points, make_course, smoke_run
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
 NOTEBOOK = f"{LAB}.ipynb"
-MAX_POINTS = 18.0
+MAX_POINTS = 33.0  # 27 autograded + 6 for four written answers
 
 
 def nbgrader(course: Path, *args: str) -> None:
@@ -33,13 +34,38 @@ def test_released_lab_holds_no_solution_hidden_test_or_output():
     """Does the student version hold no solution code, no hidden tests and no outputs?"""
     assert audit_release(ROOT) == []
     text = (ROOT / "labs" / LAB / NOTEBOOK).read_text()
-    for solution_code in ("check_conv2d_backward", "np.einsum", "sliding_window_view(padded"):
+    for solution_code in ("check_conv2d_backward", "np.einsum", "sliding_window_view(padded",
+                          "np.add.at", "argmax(axis=-1)", "(above - below)", "np.ndindex",
+                          "np.finfo(np.float64).tiny", "learning_rate * grad_kernel",
+                          "predicted_chain_size = 400", "predicted_pool_nonzeros = 27",
+                          "**Model answer.**"):
         assert solution_code not in text, f"the released lab contains {solution_code!r}"
+
+
+def test_points_are_27_autograded_and_6_written():
+    """Do the graded cells add up to the points the lab's introduction announces?"""
+    assert lab_points(LAB) == (27.0, 6.0) and sum(lab_points(LAB)) == MAX_POINTS
+    intro = (ROOT / "solutions" / LAB / NOTEBOOK).read_text()
+    assert "**Points:** 33: 27 graded automatically, 6 for four written answers" in intro
+
+
+@pytest.mark.slow
+def test_solution_runs_in_the_smoke_profile(tmp_path):
+    """Does the solution run top to bottom in the smoke profile (in under two minutes), printing the
+    measured gradient-check errors below 1e-7 and a learned kernel close to the Sobel kernel?"""
+    import nbformat
+
+    folder = smoke_run(LAB, tmp_path)
+    printed = "".join(output.get("text", "") for cell in nbformat.read(folder / NOTEBOOK, 4).cells
+                      for output in cell.get("outputs", []))
+    assert printed.count("(below 1e-7)") == 4 and "ABOVE" not in printed
+    assert "learn_kernel: learned the kernel to within" in printed
 
 
 @pytest.mark.slow
 def test_round_trip_solution_gets_full_marks_and_blank_release_gets_zero(tmp_path):
-    """Through the real CLI: solution -> 18/18, unchanged release -> 0/18, both in the gradebook."""
+    """Through the real CLI: the solution gets 27/33 and waits for its 4 written answers, the
+    unchanged release 0/33; once the answers are graded the solution has 33/33."""
     from nbgrader.api import Gradebook
 
     course = make_course(tmp_path / "course", LAB)
@@ -52,13 +78,12 @@ def test_round_trip_solution_gets_full_marks_and_blank_release_gets_zero(tmp_pat
         target.mkdir(parents=True)
         shutil.copy(notebook, target / NOTEBOOK)
     nbgrader(course, "autograde", LAB)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        alice = gradebook.find_submission(LAB, "alice")
-        bob = gradebook.find_submission(LAB, "bob")
-        assert (alice.score, alice.max_score) == (MAX_POINTS, MAX_POINTS)
-        assert (bob.score, bob.max_score) == (0.0, MAX_POINTS)
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db_url) as gradebook:
+        assert gradebook.find_submission(LAB, "bob").max_score == MAX_POINTS
         failed_for_bob = [grade.name for grade in gradebook.find_submission_notebook(
             NOTEBOOK[:-6], LAB, "bob").grades if grade.auto_score]
         assert failed_for_bob == []
     for student in ("alice", "bob"):
         assert (course / "autograded" / student / LAB / NOTEBOOK).is_file()
+    assert_round_trip(db_url, LAB, "alice", "bob")

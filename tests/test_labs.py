@@ -11,7 +11,7 @@ from cnnkit.course.release import lab_names
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_POINTS = {  # autograded + written answers
-    "lab1-convolution": 18,
+    "lab1-convolution": 33,
     "lab2-mnist": 29,
     "lab3-cifar10": 20,
     "lab4-transfer": 20,
