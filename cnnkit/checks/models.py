@@ -22,8 +22,8 @@ GRADING_SLICE_SEED = 2026
 __all__ = [
     "GRADING_SLICE_SIZE", "check_doubling_widths", "check_feature_map", "check_fewer_parameters",
     "check_compiled", "check_layers", "check_parameter_budget", "check_parameter_count",
-    "check_probabilities", "check_saved_accuracy", "check_scales_inputs", "check_trains",
-    "grading_slice",
+    "check_float32_output", "check_probabilities", "check_saved_accuracy", "check_scales_inputs",
+    "check_trains", "check_vgg_blocks", "grading_slice",
 ]
 
 
@@ -287,6 +287,98 @@ def check_doubling_widths(model: Any, name: str = "model") -> None:
         raise AssertionError(f"{name}: convolution widths {widths}; expected blocks whose width "
                              "doubles, e.g. [32, 32, 64, 64, 128, 128].")
     print(f"{name}: widths {' -> '.join(map(str, blocks))}.")
+
+
+def _block_tokens(model: Any) -> list[str]:
+    """The convolutional part of ``model`` as words: Conv2D(32), BN, ReLU, MaxPool, ..."""
+    import keras
+
+    words = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            words.append(f"Conv2D({layer.filters})")
+            if getattr(layer.activation, "__name__", "") == "relu":
+                words.append("ReLU")
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            words.append("BN")
+        elif isinstance(layer, keras.layers.ReLU) or (
+                isinstance(layer, keras.layers.Activation)
+                and getattr(layer.activation, "__name__", "") == "relu"):
+            words.append("ReLU")
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            words.append("MaxPool")
+    return words
+
+
+def check_vgg_blocks(model: Any, widths: tuple[int, ...], batch_norm: bool = True,
+                     bn_momentum: float | None = None, name: str = "model") -> None:
+    """Assert ``model`` is made of VGG-style blocks, one per width in ``widths``.
+
+    A block is twice [3x3 `Conv2D(width, padding="same")` → `BatchNormalization` → ReLU], then a
+    2x2 `MaxPooling2D`; with ``batch_norm=False`` twice [Conv2D → ReLU]. With batch norm the
+    convolutions have no bias (batch norm's beta plays that role); without it they keep theirs.
+    With ``bn_momentum``, every batch norm must use that momentum. Only the order of these
+    layers is checked; what sits between them (e.g. Dropout) and the head are free.
+    """
+    import keras
+
+    _require_model(model, name)
+    unit = ["BN", "ReLU"] if batch_norm else ["ReLU"]
+    expected = [word for width in widths
+                for word in [f"Conv2D({width})", *unit, f"Conv2D({width})", *unit, "MaxPool"]]
+    got = _block_tokens(model)
+    if got != expected:
+        raise AssertionError(
+            f"{name}: layers {' '.join(got) or '(none)'}; expected {' '.join(expected)}. Hint: "
+            f"for each width in {tuple(widths)}, twice Conv2D(width, 3, padding='same') → "
+            + ("BatchNormalization() → ReLU()" if batch_norm else "ReLU()")
+            + ", then MaxPooling2D(2), with the layers directly in the model.")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and bn_momentum is not None and \
+                not np.isclose(layer.momentum, bn_momentum):
+            raise AssertionError(
+                f"{name}: {layer.name!r} has momentum={layer.momentum}; expected "
+                f"momentum={bn_momentum}. Hint: BatchNormalization(momentum={bn_momentum}), so "
+                "the moving averages used at inference keep up in a short run.")
+        if not isinstance(layer, keras.layers.Conv2D):
+            continue
+        if tuple(layer.kernel_size) != (3, 3) or layer.padding != "same" or \
+                tuple(layer.strides) != (1, 1):
+            raise AssertionError(
+                f"{name}: {layer.name!r} has kernel {tuple(layer.kernel_size)}, padding "
+                f"{layer.padding!r}, strides {tuple(layer.strides)}; expected (3, 3), 'same', "
+                "(1, 1). Hint: Conv2D(width, 3, padding='same').")
+        if layer.use_bias == batch_norm:
+            raise AssertionError(
+                f"{name}: {layer.name!r} has use_bias={layer.use_bias}; expected "
+                f"use_bias={not batch_norm}. Hint: "
+                + ("batch norm subtracts the mean right after, so a bias would be cancelled: "
+                   "use_bias=False." if batch_norm else
+                   "without batch norm nothing else shifts the outputs: keep the bias."))
+    print(f"{name}: {len(widths)} blocks of widths {' -> '.join(map(str, widths))}, each twice "
+          f"Conv-{'BN-' if batch_norm else ''}ReLU then a max-pool.")
+
+
+def check_float32_output(build: Callable[[], Any], name: str = "model") -> None:
+    """Assert the model from ``build`` outputs float32 even under mixed precision.
+
+    The model is built under the ``mixed_float16`` policy (as on a GPU); its output must still
+    be float32, so that the probabilities and the loss are exact.
+    """
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = call_explained(build, f"{name} under mixed precision")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    _require_model(model, name)
+    dtype = str(model.outputs[0].dtype)
+    if "float32" not in dtype:
+        raise AssertionError(f"{name}: under mixed precision the output is {dtype}; expected "
+                             "float32. Hint: give the last layer dtype=\"float32\".")
+    print(f"{name}: float32 output under mixed precision.")
 
 
 def check_compiled(model: Any, label_smoothing: float, name: str = "model") -> None:

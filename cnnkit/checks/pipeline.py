@@ -3,6 +3,14 @@
 The pipeline is fed *marked* images: every pixel of image ``i`` is ``i + 1`` plus a multiple of
 65, so any output, however flipped, shifted or shuffled, can be traced back to its source and
 compared with every flip and shift of it. No reference pipeline is written here.
+
+The pipeline is checked in four parts, one concern each, so that partial work earns partial
+credit and one bug fails one part: `check_pipeline_batches` (structure, dtypes, batch sizes),
+`check_pipeline_evaluation` (scaling, order, labels), `check_pipeline_augmentation` (flips and
+shifts per image, seeded) and `check_pipeline_shuffling` (every image once per epoch, with its
+label, reshuffled, seeded). Only the first looks at a last, smaller batch; the others use a
+multiple of the batch size, and the training parts undo any consistent scaling first, so a bug
+in batching or scaling does not fail them too. `check_pipeline` runs all four.
 """
 
 from __future__ import annotations
@@ -14,9 +22,12 @@ import numpy as np
 
 from cnnkit.checks._common import call_explained
 
-__all__ = ["check_pipeline", "check_schedule"]
+__all__ = ["check_pipeline", "check_pipeline_augmentation", "check_pipeline_batches",
+           "check_pipeline_evaluation", "check_pipeline_shuffling", "check_schedule"]
 
 _MARK = 65
+_COUNT = 48  # images for the parts that do not look at batching: 3 full batches of 16
+_BATCH = 16
 
 
 def marked_images(count: int, seed: int = 0, shape: tuple[int, int, int] = (32, 32, 3),
@@ -50,144 +61,297 @@ def _variants(image: np.ndarray, pad: int) -> list[tuple[bool, int, int, np.ndar
     return found
 
 
+def _call_text(images: np.ndarray, training: bool, batch_size: int, **kwargs) -> str:
+    options = "".join(f", {key}={value}" for key, value in kwargs.items())
+    return (f"make_pipeline(images {images.shape}, labels, training={training}, "
+            f"batch_size={batch_size}{options})")
+
+
 def _dataset(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
              **kwargs):  # noqa: ANN202 - a tf.data.Dataset
     import tensorflow as tf
 
     dataset = call_explained(make_pipeline, call, images.copy(), labels.copy(), **kwargs)
     if not isinstance(dataset, tf.data.Dataset):
-        raise AssertionError(f"{call}: expected a tf.data.Dataset, got {type(dataset).__name__}.")
+        raise AssertionError(f"{call}: expected a tf.data.Dataset, received "
+                             f"{type(dataset).__name__}. Hint: return the dataset.")
     return dataset
 
 
-def _batches(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
-             dataset=None, **kwargs) -> tuple[list[np.ndarray], list[np.ndarray]]:  # noqa: ANN001
-    """One pass over ``dataset`` (default: a new pipeline) as lists of image and target batches."""
+def _pairs(dataset, call: str) -> list[tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    """One pass over ``dataset`` as a list of (images, targets) batches."""
+    batches = call_explained(lambda: list(dataset.as_numpy_iterator()), f"iterating {call}")
+    for number, batch in enumerate(batches):
+        if not isinstance(batch, tuple) or len(batch) != 2:
+            raise AssertionError(f"{call}: batch {number} is not a pair (images, targets); "
+                                 f"received {type(batch).__name__}. Hint: map each example to "
+                                 "(image, target) and batch those.")
+    return batches
+
+
+def _classes(targets: np.ndarray) -> np.ndarray:
+    """Class indices from targets, one-hot or not (the batches part checks their form)."""
+    targets = np.asarray(targets)
+    return targets.argmax(axis=-1) if targets.ndim == 2 else targets.reshape(-1).astype(int)
+
+
+def _epoch(make_pipeline: Callable, images: np.ndarray, labels: np.ndarray, dataset=None,
+           **kwargs) -> tuple[str, np.ndarray, np.ndarray]:  # noqa: ANN001
+    """One epoch as (call text, images float64 (N, H, W, C), class indices (N,))."""
+    call = _call_text(images, **kwargs)
     if dataset is None:
         dataset = _dataset(make_pipeline, call, images, labels, **kwargs)
-    xs, ys = [], []
-    for number, batch in enumerate(call_explained(lambda: list(dataset.as_numpy_iterator()),
-                                                  f"iterating {call}")):
-        if not isinstance(batch, tuple) or len(batch) != 2:
-            raise AssertionError(f"{call}: batch {number} is not a pair (images, targets).")
-        x, y = batch
-        if x.dtype != np.float32 or x.shape[1:] != images.shape[1:]:
-            raise AssertionError(f"{call}: batch {number} images are {x.dtype} {x.shape}; expected "
-                                 f"float32 (batch, {', '.join(map(str, images.shape[1:]))}).")
-        if y.dtype != np.float32 or y.ndim != 2 or len(y) != len(x):
-            raise AssertionError(f"{call}: batch {number} targets are {y.dtype} {y.shape}; "
-                                 f"expected one-hot float32 ({len(x)}, classes).")
-        xs.append(x)
-        ys.append(y)
-    return xs, ys
+    batches = _pairs(dataset, call)
+    if not batches:
+        raise AssertionError(f"{call}: the dataset is empty; expected {len(images)} examples.")
+    x = np.concatenate([np.asarray(images_, dtype=np.float64).reshape(-1, *images.shape[1:])
+                        for images_, _ in batches])
+    y = np.concatenate([_classes(targets) for _, targets in batches])
+    return call, x, y
 
 
-def _check_batch_sizes(xs: list[np.ndarray], batch_size: int, total: int, call: str) -> None:
-    sizes = [len(x) for x in xs]
-    expected = [batch_size] * (total // batch_size) + ([total % batch_size] if total % batch_size
-                                                       else [])
-    if sizes != expected:
-        raise AssertionError(f"{call}: batch sizes {sizes}; expected {expected} (every example "
-                             "once per epoch, in batches of batch_size).")
+def _rescaled(x: np.ndarray, images: np.ndarray, call: str) -> np.ndarray:
+    """``x`` rescaled so its brightest value is the sources' brightest / 255.
+
+    The training parts check augmentation and shuffling, not scaling (the evaluation part and the
+    batches part do), so a pipeline that scales consistently wrong is traced all the same.
+    """
+    if not np.isfinite(x).all() or x.max() <= 0:
+        raise AssertionError(f"{call}: the images hold no positive values (largest "
+                             f"{x.max():.3g}); expected the input images scaled to [0, 1].")
+    return x * (images.max() / 255 / x.max())
 
 
-def check_pipeline(make_pipeline: Callable, count: int = 50, batch_size: int = 16,
-                   pad: int = 4) -> None:
-    """Check ``make_pipeline(images, labels, training, batch_size, seed)`` on marked images.
+def _sources(x: np.ndarray, call: str) -> list[int]:
+    sources = [_source_of(image) for image in x]
+    if None in sources:
+        raise AssertionError(f"{call}: example {sources.index(None)} is all zeros; expected "
+                             "every output to be one of the input images (flipped or shifted "
+                             "at most).")
+    return sources
 
-    Evaluation: images scaled to [0, 1] in their order, one-hot targets of their own labels, the
-    same on every pass. Training: each image exactly once per epoch, shuffled, each one a flip
-    and/or a shift of at most ``pad`` pixels (zeros shifted in) of its own source, with its own
-    label; flips and shifts both occur within a batch; a second pass over the same dataset is
-    reshuffled and re-augmented; the same seed gives the same epoch, another seed another.
+
+def _augmentations(x: np.ndarray, images: np.ndarray, sources: list[int],
+                   pad: int) -> list[tuple[bool, int, int] | None]:
+    """For each example, (flipped, dy, dx) of the variant of its source it equals, or None."""
+    return [next(((flipped, dy, dx) for flipped, dy, dx, variant in _variants(images[source], pad)
+                  if np.allclose(image, variant, atol=1e-5)), None)
+            for image, source in zip(x, sources)]
+
+
+def check_pipeline_batches(make_pipeline: Callable, count: int = 50,
+                           batch_size: int = _BATCH) -> None:
+    """Check the form of the batches of ``make_pipeline``, in evaluation and in training.
+
+    Expected, in both modes: pairs (images, targets); images `float32` of shape
+    `(batch, 32, 32, 3)` with values in [0, 1]; targets one-hot `float32` of shape `(batch, 10)`;
+    batches of ``batch_size`` and a smaller last one (``count`` is not a multiple of it).
     """
     images, labels = marked_images(count)
-    expected_targets = np.eye(10, dtype=np.float32)[labels]
+    for training in (False, True):
+        options = {"seed": 0} if training else {}
+        call = _call_text(images, training, batch_size, **options)
+        dataset = _dataset(make_pipeline, call, images, labels, training=training,
+                           batch_size=batch_size, **options)
+        batches = _pairs(dataset, call)
+        for number, (x, y) in enumerate(batches):
+            if x.dtype != np.float32 or x.shape[1:] != images.shape[1:]:
+                raise AssertionError(
+                    f"{call}: batch {number} images are {x.dtype} {x.shape}; expected float32 "
+                    f"(batch, {', '.join(map(str, images.shape[1:]))}). Hint: "
+                    "tf.cast(image, tf.float32) / 255 in a map before .batch().")
+            if y.dtype != np.float32 or y.ndim != 2 or y.shape != (len(x), 10):
+                raise AssertionError(
+                    f"{call}: batch {number} targets are {y.dtype} {y.shape}; expected one-hot "
+                    f"float32 ({len(x)}, 10). Hint: tf.one_hot(label, 10, dtype=tf.float32).")
+            if not (np.isin(y, (0.0, 1.0)).all() and np.allclose(y.sum(axis=1), 1)):
+                raise AssertionError(
+                    f"{call}: batch {number} targets are not one-hot (row 0: {y[0].tolist()}); "
+                    "expected a single 1 per row. Hint: label smoothing belongs to the loss "
+                    "(Part E), not to the pipeline.")
+            if x.min() < 0 or x.max() > 1:
+                raise AssertionError(
+                    f"{call}: batch {number} values range over [{x.min():.3g}, {x.max():.3g}]; "
+                    "expected [0, 1]. Hint: divide by 255 once, in both modes.")
+        sizes = [len(x) for x, _ in batches]
+        expected = [batch_size] * (count // batch_size) + (
+            [count % batch_size] if count % batch_size else [])
+        if sizes != expected:
+            raise AssertionError(f"{call}: batch sizes {sizes}; expected {expected} (every "
+                                 "example once per epoch, in batches of batch_size). Hint: "
+                                 ".batch(batch_size) without drop_remainder, and no .repeat().")
+    print(f"make_pipeline batches: float32 images {images.shape[1:]} in [0, 1], one-hot float32 "
+          f"targets, batch sizes {expected}, in evaluation and training.")
 
-    call = f"make_pipeline(images {images.shape}, labels, training=False, batch_size={batch_size})"
-    first = _batches(make_pipeline, call, images, labels, training=False, batch_size=batch_size)
-    _check_batch_sizes(first[0], batch_size, count, call)
-    x, y = np.concatenate(first[0]), np.concatenate(first[1])
+
+def check_pipeline_evaluation(make_pipeline: Callable, count: int = _COUNT,
+                              batch_size: int = _BATCH) -> None:
+    """Check evaluation (``training=False``): images / 255 in their order, with their labels.
+
+    Expected: the images exactly ``images / 255`` in their original order, each with its own
+    label, and the same on every pass (nothing random).
+    """
+    images, labels = marked_images(count)
+    call, x, y = _epoch(make_pipeline, images, labels, training=False, batch_size=batch_size)
+    if x.shape != images.shape:
+        raise AssertionError(f"{call}: {len(x)} examples in one pass; expected all {count}, "
+                             "once each.")
     if not np.allclose(x, images / 255, atol=1e-6):
         sources = [_source_of(image) for image in x]
         if None not in sources and x.max() > 0.5 and sources != list(range(count)):
-            raise AssertionError(f"{call}: the images are not in their original order. Hint: "
-                                 "no shuffle at evaluation.")
-        raise AssertionError(f"{call}: the images differ from images / 255. Hint: at evaluation "
-                             "nothing random (no flip, no crop), and scale with "
+            raise AssertionError(f"{call}: the images come in the order {sources[:8]}...; "
+                                 f"expected {list(range(8))}... Hint: no shuffle at evaluation.")
+        raise AssertionError(f"{call}: the images differ from images / 255 (received values in "
+                             f"[{x.min():.3g}, {x.max():.3g}]). Hint: at evaluation nothing "
+                             "random (no flip, no crop), and scale with "
                              "tf.cast(image, tf.float32) / 255 only.")
-    if not np.allclose(y, expected_targets):
-        raise AssertionError(f"{call}: the targets are not the one-hot labels of their images. "
-                             "Hint: tf.one_hot(label, 10) in the same map as the image.")
-    again = np.concatenate(_batches(make_pipeline, call, images, labels, training=False,
-                                    batch_size=batch_size)[0])
+    if not np.array_equal(y, labels):
+        wrong = int(np.flatnonzero(y != labels)[0])
+        raise AssertionError(f"{call}: example {wrong} carries class {y[wrong]}; expected its "
+                             f"label {labels[wrong]}. Hint: tf.one_hot(label, 10) in the same "
+                             "map as the image.")
+    again = _epoch(make_pipeline, images, labels, training=False, batch_size=batch_size)[1]
     if not np.array_equal(x, again):
-        raise AssertionError(f"{call}: two passes differ; evaluation must not be random.")
+        raise AssertionError(f"{call}: two passes differ; expected the same images every time. "
+                             "Hint: evaluation must not be random.")
+    print(f"make_pipeline evaluation: {count} images scaled exactly, in their order, with their "
+          "labels, the same on every pass.")
 
-    def epoch(seed: int, dataset=None) -> tuple[str, np.ndarray, np.ndarray]:  # noqa: ANN001
-        text = (f"make_pipeline(images {images.shape}, labels, training=True, "
-                f"batch_size={batch_size}, seed={seed})")
-        xs, ys = _batches(make_pipeline, text, images, labels, dataset=dataset, training=True,
-                          batch_size=batch_size, seed=seed)
-        _check_batch_sizes(xs, batch_size, count, text)
-        return text, np.concatenate(xs), np.concatenate(ys)
 
-    training = _dataset(make_pipeline, "make_pipeline(..., training=True, seed=3)", images, labels,
-                        training=True, batch_size=batch_size, seed=3)
-    call, x, y = epoch(3, training)
-    if x.min() < 0 or x.max() > 1:
-        raise AssertionError(f"{call}: values range over [{x.min():.3g}, {x.max():.3g}]; "
-                             "expected [0, 1].")
-    sources = [_source_of(image) for image in x]
-    if sorted(s for s in sources if s is not None) != list(range(count)) or None in sources:
-        raise AssertionError(f"{call}: an epoch must hold every image exactly once; the sources "
-                             f"found were {sources}.")
-    if sources == list(range(count)):
-        raise AssertionError(f"{call}: the images come in their original order. Hint: shuffle "
-                             "the training set (with the seed).")
-    if max(sources[:batch_size]) < count // 2:
-        raise AssertionError(f"{call}: the first batch holds only images from the first half "
-                             f"({sorted(sources[:batch_size])}). Hint: shuffle with a buffer as "
-                             "large as the data set.")
-    flips = shifts = 0
-    per_batch: list[set] = [set() for _ in range(count // batch_size)]
-    for position, (image, source) in enumerate(zip(x, sources)):
-        if not np.allclose(y[position], expected_targets[source]):
-            raise AssertionError(f"{call}: example {position} is image {source} but carries the "
-                                 f"target {y[position].argmax()}, not its label {labels[source]}. "
-                                 "Hint: shuffle and augment (image, label) pairs together.")
-        match = next(((flipped, dy, dx)
-                      for flipped, dy, dx, variant in _variants(images[source], pad)
-                      if np.allclose(image, variant, atol=1e-6)), None)
-        if match is None:
-            raise AssertionError(
-                f"{call}: example {position} (image {source}) is not a horizontal flip and/or a "
-                f"shift of at most {pad} pixels of its source. Hint: pad {pad} pixels of zeros on "
-                "each side, then crop back to the original size; scale to [0, 1] once.")
-        flips += match[0]
-        shifts += match[1:] != (0, 0)
-        if position // batch_size < len(per_batch):
-            per_batch[position // batch_size].add(match)
+def check_pipeline_augmentation(make_pipeline: Callable, count: int = _COUNT,
+                                batch_size: int = _BATCH, pad: int = 4) -> None:
+    """Check augmentation in training: a random flip and shift per image, seeded, switchable.
+
+    Expected: every training example is its own source image flipped horizontally or not and
+    shifted by at most ``pad`` pixels with zeros shifted in; about half flipped, most shifted,
+    chosen per image (varied within each batch); ``augment=False`` leaves the images as they are;
+    the same ``seed`` gives the same augmentation, another seed another. Order and labels are
+    the shuffling part's concern, scaling the evaluation part's.
+    """
+    images, labels = marked_images(count)
+    call, x, _ = _epoch(make_pipeline, images, labels, training=True, batch_size=batch_size,
+                        seed=3)
+    x = _rescaled(x, images, call)
+    sources = _sources(x, call)
+    found = _augmentations(x, images, sources, pad)
+    if None in found:
+        position = found.index(None)
+        raise AssertionError(
+            f"{call}: example {position} (image {sources[position]}) is not a horizontal flip "
+            f"and/or a shift of at most {pad} pixels of its source. Hint: pad {pad} pixels of "
+            "zeros on each side (tf.pad), then crop back to the original size.")
+    flips = sum(flipped for flipped, _, _ in found)
+    shifts = sum((dy, dx) != (0, 0) for _, dy, dx in found)
     if not 0.2 * count <= flips <= 0.8 * count or shifts < 0.3 * count:
         raise AssertionError(f"{call}: {flips} of {count} images flipped and {shifts} shifted; "
                              "expected about half flipped and most shifted (random per image).")
-    if any(len({flipped for flipped, _, _ in batch}) < 2 or len(batch) < 3 for batch in per_batch):
+    batches = [found[start:start + batch_size] for start in range(0, count, batch_size)]
+    if any(len({flipped for flipped, _, _ in batch}) < 2 or len(set(batch)) < 3
+           for batch in batches if len(batch) == batch_size):
         raise AssertionError(f"{call}: within a batch all images got the same flip or shift; "
                              "expected a random choice per image. Hint: augment in a map "
                              "before .batch().")
-    if np.array_equal(x, epoch(3, training)[1]):
-        raise AssertionError(f"{call}: a second pass over the same dataset repeats the first "
-                             "exactly. Hint: cache before shuffling and augmenting, and let the "
-                             "shuffle reshuffle each iteration, so every epoch differs.")
-    if not np.array_equal(x, epoch(3)[1]):
-        raise AssertionError(f"{call}: a second pipeline with the same seed gave another epoch. "
-                             "Hint: seed the shuffle and use stateless random ops seeded from "
-                             "`seed` and the example's position.")
-    if np.array_equal(x, epoch(4)[1]):
-        raise AssertionError(f"{call}: seed=4 gives the very same epoch as seed=3; the seed must "
-                             "drive the shuffle and the augmentation.")
-    print(f"make_pipeline: evaluation is exact and ordered; training shuffles {count} images, "
-          f"flips {flips} and shifts {shifts}, labels kept; the seed reproduces it.")
+
+    plain_call, plain, _ = _epoch(make_pipeline, images, labels, training=True,
+                                  batch_size=batch_size, seed=3, augment=False)
+    plain = _rescaled(plain, images, plain_call)
+    plain_sources = _sources(plain, plain_call)
+    if not np.allclose(plain, images[plain_sources] / 255, atol=1e-5):
+        raise AssertionError(f"{plain_call}: the images are flipped or shifted; expected them "
+                             "unchanged (scaled only). Hint: `if training and augment:` around "
+                             "the augmentation map.")
+
+    def by_source(found_: list, sources_: list[int]) -> dict:
+        return dict(zip(sources_, found_))
+
+    again_call, again, _ = _epoch(make_pipeline, images, labels, training=True,
+                                  batch_size=batch_size, seed=3)
+    again = _rescaled(again, images, again_call)
+    again_found = _augmentations(again, images, _sources(again, again_call), pad)
+    again_sources = _sources(again, again_call)
+    same_per_position = again_found == found
+    same_per_source = by_source(again_found, again_sources) == by_source(found, sources)
+    if not (same_per_position or same_per_source):
+        raise AssertionError(f"{again_call}, built twice: the two give different flips and "
+                             "shifts; expected the same seed to give the same augmentation. "
+                             "Hint: tf.image.stateless_random_flip_left_right and "
+                             "stateless_random_crop with a seed made of `seed` and the "
+                             "example's position (tf.data.Dataset.counter()).")
+    other_call, other, _ = _epoch(make_pipeline, images, labels, training=True,
+                                  batch_size=batch_size, seed=4)
+    other = _rescaled(other, images, other_call)
+    other_sources = _sources(other, other_call)
+    other_found = _augmentations(other, images, other_sources, pad)
+    if other_found == found or by_source(other_found, other_sources) == by_source(found, sources):
+        raise AssertionError(f"{other_call}: the same flips and shifts as with seed=3; expected "
+                             "the seed to drive the augmentation. Hint: put `seed` into the "
+                             "stateless ops' seed, e.g. tf.stack([seed, position]).")
+    print(f"make_pipeline augmentation: {flips} of {count} images flipped and {shifts} shifted, "
+          "chosen per image; augment=False turns it off; the seed reproduces it.")
+
+
+def check_pipeline_shuffling(make_pipeline: Callable, count: int = _COUNT,
+                             batch_size: int = _BATCH) -> None:
+    """Check shuffling in training: every image once per epoch, with its label, well mixed.
+
+    Expected: each image exactly once per epoch, with its own label; not in the original order,
+    mixed across the whole set (a buffer as large as the data); a second pass over the same
+    dataset in another order; the same ``seed`` the same order, another seed another.
+    Flips and shifts do not matter here.
+    """
+    images, labels = marked_images(count)
+    options = {"training": True, "batch_size": batch_size, "seed": 3}
+    call = _call_text(images, **options)
+    training = _dataset(make_pipeline, call, images, labels, **options)
+    _, x, y = _epoch(make_pipeline, images, labels, dataset=training, **options)
+    sources = _sources(_rescaled(x, images, call), call)
+    if sorted(sources) != list(range(count)):
+        repeated = sorted(source for source, seen in Counter(sources).items() if seen > 1)
+        raise AssertionError(f"{call}: an epoch held {len(sources)} examples, images {repeated} "
+                             f"more than once; expected each of the {count} images exactly once. "
+                             "Hint: shuffle the whole set once per epoch, no .repeat().")
+    for position, source in enumerate(sources):
+        if y[position] != labels[source]:
+            raise AssertionError(f"{call}: example {position} is image {source} but carries "
+                                 f"class {y[position]}, not its label {labels[source]}. Hint: "
+                                 "shuffle (image, label) pairs together, in one dataset.")
+    if sources == list(range(count)):
+        raise AssertionError(f"{call}: the images come in their original order; expected a "
+                             "shuffled order. Hint: .shuffle(len(images), seed=seed) in "
+                             "training.")
+    if max(sources[:batch_size]) < count // 2:
+        raise AssertionError(f"{call}: the first batch holds only images from the first half "
+                             f"({sorted(sources[:batch_size])}); expected images from the whole "
+                             "set. Hint: shuffle with a buffer as large as the data set.")
+
+    def order(dataset=None, seed: int = 3) -> list[int]:  # noqa: ANN001
+        text, images_, _ = _epoch(make_pipeline, images, labels, dataset=dataset,
+                                  **{**options, "seed": seed})
+        return _sources(_rescaled(images_, images, text), text)
+
+    if order(training) == sources:
+        raise AssertionError(f"{call}: a second pass over the same dataset comes in the same "
+                             "order; expected a new order every epoch. Hint: cache before "
+                             "shuffling, and keep reshuffle_each_iteration=True.")
+    if order() != sources:
+        raise AssertionError(f"{call}: a second pipeline with the same seed gave another order; "
+                             "expected the same. Hint: .shuffle(..., seed=seed).")
+    if order(seed=4) == sources:
+        raise AssertionError(f"{_call_text(images, **{**options, 'seed': 4})}: the same order as "
+                             "seed=3; expected the seed to drive the shuffle.")
+    print(f"make_pipeline shuffling: each of {count} images once per epoch with its label, "
+          "reshuffled every epoch, the seed reproduces the order.")
+
+
+def check_pipeline(make_pipeline: Callable) -> None:
+    """Check ``make_pipeline(images, labels, training, batch_size, seed, augment)`` in full.
+
+    Runs the four parts: batches, evaluation, augmentation, shuffling.
+    """
+    check_pipeline_batches(make_pipeline)
+    check_pipeline_evaluation(make_pipeline)
+    check_pipeline_augmentation(make_pipeline)
+    check_pipeline_shuffling(make_pipeline)
 
 
 def check_schedule(schedule: Callable, total_steps: int = 1000, peak: float = 1e-3,
