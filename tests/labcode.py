@@ -78,22 +78,16 @@ def smoke_run(lab: str, tmp_path: Path, limit: float = 120.0) -> Path:
 
 def execute(notebook: Path, profile: str, timeout: int = 600) -> tuple[float, list[str]]:
     """Run ``notebook`` in place under ``profile``; return the seconds taken and the cell errors."""
-    import os
     import time
 
     import nbformat
-    from nbclient import NotebookClient
 
-    os.environ["CNNKIT_PROFILE"] = profile  # the kernel inherits it
-    try:
-        document = nbformat.read(notebook, as_version=4)
-        client = NotebookClient(document, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(notebook.parent)}})
-        start = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - start
-    finally:
-        os.environ.pop("CNNKIT_PROFILE", None)
+    from cnnkit.kernel import run_notebook
+
+    document = nbformat.read(notebook, as_version=4)
+    start = time.perf_counter()
+    run_notebook(document, notebook.parent, timeout=timeout, values={"CNNKIT_PROFILE": profile})
+    seconds = time.perf_counter() - start
     nbformat.write(document, notebook)
     errors = [f"{output['ename']}: {output['evalue']}"[:300] for cell in document.cells
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]

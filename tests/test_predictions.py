@@ -21,7 +21,7 @@ def test_a_numpy_integer_counts_as_a_number(capsys):
 
 
 @pytest.mark.parametrize("predicted, message", [
-    (None, "you have not made this prediction yet: replace None"),
+    (None, "your prediction is not written yet: replace None"),
     ("13", "expected a number, received str '13'"),
     (True, "expected a number, received bool"),
     (float("nan"), "expected a finite number"),

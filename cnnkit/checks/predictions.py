@@ -14,8 +14,8 @@ from numbers import Real
 
 __all__ = ["check_prediction", "compare_prediction"]
 
-NOT_MADE = ("you have not made this prediction yet: replace None with your number in the cell "
-            "that asks for it, before you run the experiment")
+NOT_MADE = ("your prediction is not written yet: replace None with it in the cell that asks for "
+            "it, before you run the experiment")
 
 
 def _as_number(predicted: object, what: str) -> float:

@@ -119,35 +119,25 @@ def execute_solutions(root: Path, timeout: int = 300) -> tuple[list[str], list[s
     Returns:
         The failures (notebook, cell, error's first line) and the skipped labs (with the fix).
     """
-    import os
-
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from cnnkit.kernel import run_notebook
+
     failures, skipped = [], []
-    previous = os.environ.get("CNNKIT_PROFILE")
-    os.environ["CNNKIT_PROFILE"] = "smoke"  # the kernel inherits it
-    try:
-        for lab in lab_names(root):
-            missing = missing_data(lab)
-            if missing:
-                fixes = " and ".join(f"`cnnkit data fetch {name}` (or `cnnkit data import {name} "
-                                     "PATH`)" for name in missing)
-                skipped.append(f"{lab}: skipped, it needs {', '.join(missing)}, which is not in "
-                               f"the data cache. Fix: {fixes}")
-                continue
-            for path in sorted((root / "solutions" / lab).glob("*.ipynb")):
-                notebook = nbformat.read(path, as_version=4)
-                client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                        resources={"metadata": {"path": str(path.parent)}})
-                try:
-                    client.execute()
-                except CellExecutionError:
-                    failures.append(f"{path}: {_first_error(notebook)}")
-    finally:
-        if previous is None:
-            os.environ.pop("CNNKIT_PROFILE", None)
-        else:
-            os.environ["CNNKIT_PROFILE"] = previous
+    for lab in lab_names(root):
+        missing = missing_data(lab)
+        if missing:
+            fixes = " and ".join(f"`cnnkit data fetch {name}` (or `cnnkit data import {name} "
+                                 "PATH`)" for name in missing)
+            skipped.append(f"{lab}: skipped, it needs {', '.join(missing)}, which is not in "
+                           f"the data cache. Fix: {fixes}")
+            continue
+        for path in sorted((root / "solutions" / lab).glob("*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            try:
+                run_notebook(notebook, path.parent, timeout=timeout, stop_at_error=True,
+                             values={"CNNKIT_PROFILE": "smoke"})
+            except CellExecutionError:
+                failures.append(f"{path}: {_first_error(notebook)}")
     return failures, skipped

@@ -56,16 +56,20 @@ class CheckReport:
         width = max([len(result.grade_id) for result in self.results] + [4])
         lines = [f"{'test':<{width}}  {'points':>6}  result"]
         for result in self.results:
-            outcome = "passed" if result.passed else f"FAILED  {result.reason}"
-            lines.append(f"{result.grade_id:<{width}}  {_points(_earned(result)):>3}/"
-                         f"{_points(result.points):<2}  {outcome}")
+            prefix = f"{result.grade_id:<{width}}  {_points(_earned(result)):>3}/{_points(result.points):<2}  "
+            if result.passed:
+                lines.append(prefix + "passed")
+                continue
+            reason = _reason_lines(f"FAILED  {result.reason}", len(prefix) + 8)
+            lines.append(prefix + reason[0])
+            lines += reason[1:]
             if result.checks:
                 lines.append(f"{'':<{width}}          ({result.checks})")
         lines.append(f"visible tests: {_points(self.earned)} of {_points(self.possible)} points "
                      f"in {self.seconds:.0f} s; the graders run more (hidden) cases.")
         if self.written_points:
             lines.append(f"written answers: {_points(self.written_points)} more points, graded by "
-                         "your instructor" + (f"; not answered yet: {', '.join(self.unanswered)}"
+                         "your instructor" + (f"; not written yet: {', '.join(self.unanswered)}"
                                               if self.unanswered else "; all answered") + ".")
         if self.problems:
             lines.append(f"{len(self.problems)} other cell(s) raised an error, first: {self.problems[0]}")
@@ -98,6 +102,33 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+def _whole(text: str) -> str:
+    """A message on one line, never cut: a check's hint is often at its end."""
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _reason_lines(reason: str, indent: int, width: int = 100) -> list[str]:
+    """A failure's reason, wrapped; its hint (after "Hint:") starts a line of its own."""
+    import textwrap
+
+    message, _, hint = reason.partition(" Hint: ")
+    lines = textwrap.wrap(message, width, subsequent_indent=" " * indent, break_long_words=False)
+    if hint:
+        lines += textwrap.wrap("hint: " + hint, width, initial_indent=" " * indent,
+                               subsequent_indent=" " * (indent + 6), break_long_words=False)
+    return lines
+
+
+NOT_WRITTEN = "not written yet: replace `raise NotImplementedError()` with your code"
+
+
+def cell_name(cell: Any, index: int) -> str:
+    """How a student finds a cell: JupyterLab's 1-based position and the nbgrader grade id, or the
+    first line of its code."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {index + 1} ({grade_id or _first_line(cell.get('source', ''), 60)})"
+
+
 def _docstring(source: str) -> str:
     """The first line of a test cell's opening docstring: what it checks."""
     source = source.lstrip()
@@ -124,12 +155,12 @@ def _failure(cell: Any) -> str:
         return "not run (the kernel stopped before it, or the check was cut short)"
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            name, message = output.get("ename", "Error"), _first_line(output.get("evalue", ""))
+            name, message = output.get("ename", "Error"), _whole(output.get("evalue", ""))
             if name == "NotImplementedError" and not message:
-                return "NotImplementedError: not written yet (replace `raise NotImplementedError()`)"
+                return NOT_WRITTEN
             return f"{name}: {message}"
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            return f"wrote to stderr (nbgrader fails such cells): {_first_line(output.get('text', ''))}"
+            return f"wrote to stderr (nbgrader fails such cells): {_whole(output.get('text', ''))}"
     return ""
 
 
@@ -145,8 +176,9 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
         ValueError: when the notebook does not exist, is not readable or has no test cells.
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from cnnkit.kernel import run_notebook
 
     path = Path(notebook).resolve()
     if not path.is_file():
@@ -164,24 +196,13 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
     if not tests:
         raise ValueError(f"cnnkit check: {path.name} has no nbgrader test cells. Expected a lab "
                          "notebook from labs/ (its test cells carry nbgrader metadata).")
-    environment = {"NBGRADER_EXECUTION": "validate", INSIDE_CHECK: "1"}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)  # the kernel inherits them from its start-up environment
     start = time.perf_counter()
     stopped = ""
-    try:
-        client = NotebookClient(document, timeout=cell_timeout, kernel_name="python3",
-                                allow_errors=True, interrupt_on_timeout=True,
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+    try:  # the kernel inherits these: nbgrader's validate mode, and "this is a check"
+        run_notebook(document, path.parent, timeout=cell_timeout, interrupt_on_timeout=True,
+                     values={"NBGRADER_EXECUTION": "validate", INSIDE_CHECK: "1"})
     except (CellTimeoutError, DeadKernelError) as error:
         stopped = f"the check stopped early: {_first_line(str(error))}"
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     results, problems = [], [stopped] if stopped else []
     for index, cell in enumerate(document.cells):
         if cell.cell_type != "code":
@@ -193,7 +214,7 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
                                       float(cell.metadata.nbgrader.get("points", 0)), not failure,
                                       failure, None if failure else _partial(cell)))
         elif failure and "stderr" not in failure and "not run" not in failure:
-            problems.append(f"cell {index} ({_first_line(cell.source, 60)}): {failure}")
+            problems.append(f"{cell_name(cell, index)}: {failure}")
     written = [cell for cell in document.cells if _is_written_answer(cell)]
     unanswered = [cell.metadata.nbgrader.get("grade_id", "?") for cell in written
                   if not cell.source.strip() or "YOUR ANSWER HERE" in cell.source]

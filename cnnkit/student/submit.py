@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-__all__ = ["SubmissionError", "expected_files", "find_notebook", "submit"]
+__all__ = ["SubmissionError", "expected_files", "find_notebook", "submit", "unfinished_work"]
 
 # Student ids as `cnnkit course collect` reads them from "STUDENT_FILE" names (no underscore).
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
@@ -62,6 +62,35 @@ def expected_files(notebook: Path) -> list[str]:
         raise SubmissionError(f"cnnkit submit: {notebook.name} is not a readable notebook ({error}). "
                               "Fix: open it in Jupyter and save it again.") from error
     return list(document.metadata.get("cnnkit", {}).get("submit", []))
+
+
+def unfinished_work(notebook: Path) -> list[str]:
+    """What the saved notebook still lacks, by cell: exercises that raise NotImplementedError,
+    predictions left as None, blank written answers, and test cells that failed when last run.
+    (Submitting warns about these; it does not refuse.)"""
+    import nbformat
+
+    from cnnkit.student.check import cell_name
+
+    found = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        source = cell.get("source", "")
+        if not nbgrader.get("solution") and not nbgrader.get("grade"):
+            continue
+        if cell.cell_type == "markdown":
+            if nbgrader.get("solution") and (not source.strip() or "YOUR ANSWER HERE" in source):
+                found.append(f"{cell_name(cell, index)}: written answer not written yet")
+        elif nbgrader.get("solution") and "raise NotImplementedError" in source:
+            found.append(f"{cell_name(cell, index)}: not written yet")
+        elif nbgrader.get("solution") and re.match(r"\s*predicted_\w+\s*=\s*None\b", source):
+            found.append(f"{cell_name(cell, index)}: prediction not written yet")
+        elif nbgrader.get("grade"):
+            errors = [output.get("ename", "Error") for output in cell.get("outputs", [])
+                      if output.get("output_type") == "error"]
+            if errors:
+                found.append(f"{cell_name(cell, index)}: failed ({errors[0]}) when you last ran it")
+    return found
 
 
 def _missing_message(notebook: Path, missing: list[str]) -> str:
