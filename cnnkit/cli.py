@@ -204,6 +204,25 @@ def _course_stamp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course_publish(args: argparse.Namespace) -> int:
+    from cnnkit.course.publish import PublishError, publish_edition
+
+    if not (args.destination or args.branch or args.push):
+        print("cnnkit course publish: say where: a folder (DEST), --branch NAME or --push.",
+              file=sys.stderr)
+        return 2
+    try:
+        edition = publish_edition(Path(args.course), Path(args.destination) if args.destination
+                                  else None, branch=args.branch, push=args.push,
+                                  preview=args.preview)
+    except PublishError as error:
+        print(f"cnnkit course publish: {error}", file=sys.stderr)
+        return 1
+    print(f"Student edition ({len(edition.files)} files, audited: no solutions, hidden tests, "
+          f"tests or benchmarks) written to {edition.destination}.")
+    return 0
+
+
 DB_HELP = ("gradebook URL, e.g. postgresql://user@host/course (default: c.CourseDirectory.db_url "
            "in the course's nbgrader_config.py, else sqlite:///COURSE/gradebook.db)")
 
@@ -213,7 +232,8 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     from cnnkit.course.limits import GradeLimits
 
     course = commands.add_parser(
-        "course", help="instructors: build, check, collect, grade, feedback, report, export")
+        "course",
+        help="instructors: build, check, stamp, publish, collect, grade, feedback, report, export")
     course.add_argument("--course", default=".", help="the course folder (default: here)")
     course.add_argument("--db", default=None, metavar="URL", help=DB_HELP)
     actions = course.add_subparsers(dest="course_command", required=True, metavar="ACTION")
@@ -228,6 +248,18 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     stamp.add_argument("--check", action="store_true",
                        help="change nothing; exit 1 listing the notebooks that are out of date")
     stamp.set_defaults(handler=_course_stamp)
+    publish = actions.add_parser(
+        "publish", help="write the student edition (no solutions, hidden tests, tests or bench)")
+    publish.add_argument("destination", nargs="?", default=None,
+                         help="a new folder (or an earlier edition) to write it to")
+    publish.add_argument("--branch", default=None,
+                         help="also commit it to this branch of the course repository")
+    publish.add_argument("--push", action="store_true",
+                         help="push it, tagged vVERSION, to the student repository "
+                              "([tool.cnnkit] student_remote, else [project.urls] Repository)")
+    publish.add_argument("--preview", action="store_true",
+                         help="allow the placeholder Repository address (a folder to look at)")
+    publish.set_defaults(handler=_course_publish)
     grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
     grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -322,13 +354,20 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from cnnkit.student.submit import submit
+    from cnnkit.student.submit import find_notebook, submit, unfinished_work
 
     archive = submit(args.lab, student=args.student, output=args.output)
     with zipfile.ZipFile(archive) as bundle:
         names = bundle.namelist()
     print(f"Wrote {archive} ({archive.stat().st_size / 1e6:.1f} MB): {', '.join(names)}.\n"
           "Hand in this one file; your instructor's `cnnkit course collect` reads it as it is.")
+    unfinished = unfinished_work(find_notebook(args.lab))
+    if unfinished:
+        print(f"warning: {len(unfinished)} part(s) look unfinished in the notebook you packed "
+              "(it was packed all the same; finish and submit again if you can):", file=sys.stderr)
+        for line in unfinished:
+            print(f"  {line}", file=sys.stderr)
+        print("`cnnkit check NOTEBOOK` runs the visible tests as the grader does.", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,8 @@
 """Hostile Lab 1 submissions: what a student who wants to cheat, or to harm others, would try.
 
 Each attack replaces the conv_params cell (1 point) and, unless said otherwise, ends by defining
-conv_params correctly, so a submission that the sandbox stopped harmlessly scores 18 / 18. Each
-prints what it reached, for the tests to read in the autograded notebook.
+conv_params correctly, so a submission that the sandbox stopped harmlessly scores every autograded
+point. Each prints what it reached, for the tests to read in the autograded notebook.
 """
 
 from __future__ import annotations

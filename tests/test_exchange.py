@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from labcode import lab_points
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"
@@ -31,7 +32,8 @@ def _run(folder: Path, *command: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_release_fetch_submit_collect_grade_and_feedback_through_the_exchange(tmp_path):
-    """Does a submission that went through nbgrader's exchange come back graded 18/18?"""
+    """Does a submission that went through nbgrader's exchange come back graded (every autograded
+    point, its written answers waiting for the instructor)?"""
     exchange, course, student = tmp_path / "exchange", tmp_path / "course", tmp_path / "student"
     exchange.mkdir(mode=0o777)
     exchange.chmod(0o777)
@@ -56,9 +58,10 @@ def test_release_fetch_submit_collect_grade_and_feedback_through_the_exchange(tm
 
     cnnkit = [sys.executable, "-m", "cnnkit", "course", "--course", str(course)]
     graded = _run(course, *cnnkit, "grade", LAB)
-    assert f"{me:<16}   18.00   18.0" in graded.stdout, graded.stdout
+    automatic, written = lab_points(LAB)
+    assert f"{me:<16} {automatic:>7.2f} {automatic + written:>6.1f}" in graded.stdout, graded.stdout
     _run(course, *cnnkit, "feedback", LAB)
     _run(course, *nbgrader, "release_feedback", LAB)
     _run(student, *nbgrader, "fetch_feedback", LAB, *as_student)
     pages = list((student / LAB / "feedback").glob(f"*/{LAB}.html"))
-    assert len(pages) == 1 and "18.0 / 18.0" in pages[0].read_text()
+    assert len(pages) == 1 and f"{automatic} / {automatic + written}" in pages[0].read_text()
