@@ -30,7 +30,7 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 DATA = {
     "01-why-convolutions": ["mnist", "fashion_mnist"], "02-convolution-operation": [],
     "03-convolution-arithmetic": [], "04-pooling-and-invariance": ["mnist", "fashion_mnist"],
-    "05-architectures": [], "06-what-cnns-learn": ["fashion_mnist"],
+    "05-architectures": ["fashion_mnist"], "06-what-cnns-learn": ["fashion_mnist"],
     "07-beyond-classification": ["mnist", "fashion_mnist"],
     "lab1-convolution": ["mnist"], "lab2-mnist": ["mnist"], "lab3-cifar10": ["cifar10"],
     "lab4-transfer": ["mnist"],

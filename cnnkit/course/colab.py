@@ -61,7 +61,7 @@ NOTEBOOK_NEEDS: dict[str, ColabNeeds] = {
     "02-convolution-operation": ColabNeeds(),
     "03-convolution-arithmetic": ColabNeeds(),
     "04-pooling-and-invariance": ColabNeeds(("mnist", "fashion_mnist")),
-    "05-architectures": ColabNeeds(),
+    "05-architectures": ColabNeeds(("fashion_mnist",)),
     "06-what-cnns-learn": ColabNeeds(("fashion_mnist",)),
     "07-beyond-classification": ColabNeeds(("mnist", "fashion_mnist")),
     "lab1-convolution": ColabNeeds(("mnist",)),
