@@ -19,7 +19,7 @@ ORDER = ["01-why-convolutions", "02-convolution-operation", "03-convolution-arit
 SMOKE_LIMIT_SECONDS = 120
 # The real data sets each notebook reads (CI has them; elsewhere the run is skipped without them).
 NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"), "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
-         "06-what-cnns-learn": ("fashion_mnist",),
+         "05-architectures": ("fashion_mnist",), "06-what-cnns-learn": ("fashion_mnist",),
          "07-beyond-classification": ("mnist", "fashion_mnist")}
 
 # Printed by the notebooks' cells: each string (or pattern, where a number comes from training or
@@ -111,6 +111,28 @@ FACTS = {
         "keras.applications.MobileNet: 4,253,864 parameters (same: True)",
         "without them: 4.2 M", "training, activations only: 122 MB per image, 7.8 GB for a batch of 64",
         re.compile(r"EfficientNetV2S\s+384\s+21\.6 M\s+8\.37 G\s+83\.9 %"),
+        # GoogLeNet's side heads: two outputs and weighted losses in training, one at inference.
+        "training model: 2 outputs ['main', 'aux'], loss = 1.0 × loss[main] + 0.3 × loss[aux]",
+        "inference model: 1 output; the side head's 17,626 parameters are left out",
+        # Degradation: the same 31 layers with and without shortcuts, and a 9-layer plain net, trained.
+        re.compile(r"shallow plain\s+9 conv layers,\s+19,322 parameters"),
+        re.compile(r"deep plain\s+31 conv layers,\s+71,418 parameters"),
+        re.compile(r"deep residual\s+31 conv layers,\s+71,418 parameters"),
+        re.compile(r"deep residual\s+trained in\s+[\d.]+ s; training loss per epoch: \d+\.\d{3}"),
+        re.compile(r"(degradation: the deeper plain net ends with higher training loss|"
+                   r"no degradation in this run: the deeper plain net ends at) \d+\.\d{3}"),
+        # The ILSVRC timeline: each figure with its setting (all on the test set).
+        re.compile(r"2012\s+SuperVision \(AlexNet\)\s+15\.30 %\s+7 networks\s+yes"),
+        re.compile(r"2012\s+SuperVision \(AlexNet\)\s+16\.40 %\s+5 networks\s+no"),
+        re.compile(r"2013\s+Clarifai \(\"ZFNet\"\)\s+11\.70 %\s+several\s+no"),
+        re.compile(r"2013\s+Clarifai \(\"ZFNet\"\)\s+11\.20 %\s+several\s+yes"),
+        re.compile(r"2014\s+VGG, 2nd place\s+7\.30 %\s+7 networks\s+no"),
+        re.compile(r"2014\s+VGG, after the challenge\s+6\.80 %\s+2 networks\s+no"),
+        re.compile(r"2014\s+GoogLeNet, 1st place\s+6\.67 %\s+7 networks\s+no"),
+        re.compile(r"2015\s+ResNet \(MSRA\), 1st place\s+3\.57 %\s+6 networks\s+no"),
+        re.compile(r"human: one trained annotator\s+5\.10 %"),
+        "2012 -> 2015: top-5 error 15.3 % -> 3.57 %, 4.3× lower in three years",
+        "entries below the annotator's 5.1 %: ['ResNet (MSRA), 1st place 3.57 %']",
     ],
     "06-what-cnns-learn": [
         re.compile(r"test accuracy on [\d,]+ Fashion-MNIST test images: \d+\.\d\d%"),
@@ -119,6 +141,23 @@ FACTS = {
         "conv1 kernel shape (F, F, C_in, K): (3, 3, 1, 32)", "relu1: feature maps 26×26×32",
         re.compile(r"mean activation\s+-?[\d.]+ on the noise start ->\s+[\d.]+ on the generated image"),
         re.compile(r"relu3 mean squared activation [\d.]+ on the photo -> [\d.]+ on the dream"),
+        # Receptive fields from the layer arithmetic, checked by the gradient's support.
+        "conv2: output 11×11, each unit sees 8×8 input pixels, neighbours 2 px apart",
+        "conv3: output 3×3, each unit sees 18×18 input pixels, neighbours 4 px apart; "
+        "the units together cover input rows 0–25",
+        "conv2 unit (5, 5), channel 0: receptive field 8×8, rows 10–17, columns 10–17",
+        "conv3 unit (1, 1), channel 0: receptive field 18×18, rows 4–21, columns 4–21",
+        re.compile(r"nonzero at rows 10–17, columns 10–17; pixels outside the rectangle with a "
+                   r"nonzero gradient: 0; matches the arithmetic: True"),
+        re.compile(r"nonzero at rows 4–21, columns 4–21; pixels outside the rectangle with a "
+                   r"nonzero gradient: 0; matches the arithmetic: True"),
+        # Grad-CAM: one map per image, nonnegative, each scaled to a maximum of 1.
+        re.compile(r"Grad-CAM on relu3: maps \(8, 3, 3\), values [\d.]+ to 1\.000, nonnegative: True, "
+                   r"each scaled to a maximum of 1: True"),
+        re.compile(r"Grad-CAM on relu2: maps \(8, 11, 11\), values [\d.]+ to 1\.000, nonnegative: True, "
+                   r"each scaled to a maximum of 1: True"),
+        re.compile(r"Grad-CAM \(relu2\) heat on the garment's pixels: \d+% on average; "
+                   r"the garment covers \d+% of the image"),
     ],
     "07-beyond-classification": [
         "input shape (28, 28, 1) -> output shape (28, 28, 1)",
