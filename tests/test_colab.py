@@ -40,18 +40,29 @@ LOADERS = {"load_mnist(": "mnist", "load_fashion_mnist(": "fashion_mnist",
 # Lab 4 loads through its track: the offline (graded) track reads MNIST.
 INDIRECT = {"lab4-transfer": {"mnist"}}
 
-# Runs cells given as a JSON list on stdin, with subprocess.run stubbed; prints what they did.
+# Runs cells given as a JSON list on stdin, with subprocess.run stubbed (each call succeeds, or
+# the one whose arguments include argv[2] fails as pip would); prints what they did.
 RUN_CELLS = """
 import contextlib, io, json, subprocess, sys, types
 if sys.argv[1] == "colab":
     sys.modules["google.colab"] = types.ModuleType("google.colab")
+failing = sys.argv[2] if len(sys.argv) > 2 else None
 report = {"executable": sys.executable, "cells": []}
 for source in json.load(sys.stdin):
     calls, printed = [], io.StringIO()
-    subprocess.run = lambda args, **options: calls.append([list(args), options])
+    def run(args, **options):
+        calls.append([list(args), options])
+        fails = failing is not None and any(failing in str(arg) for arg in args)
+        return subprocess.CompletedProcess(args, 1 if fails else 0, "",
+                                           "ERROR: fatal: repository not found" if fails else "")
+    subprocess.run = run
+    stopped = None
     with contextlib.redirect_stdout(printed):
-        exec(compile(source, "colab-cell", "exec"), {})
-    report["cells"].append({"calls": calls, "printed": printed.getvalue()})
+        try:
+            exec(compile(source, "colab-cell", "exec"), {})
+        except SystemExit as exit:
+            stopped = str(exit)
+    report["cells"].append({"calls": calls, "printed": printed.getvalue(), "stopped": stopped})
 print(json.dumps(report))
 """
 
@@ -83,9 +94,11 @@ def _colab_cell(path: str) -> dict:
     return cells[_title_index(cells) + 1]
 
 
-def _run_cells(sources: list[str], where: str) -> dict:
-    """Execute the cells in a fresh Python (``where``: "colab" fakes google.colab, else "local")."""
-    result = subprocess.run([sys.executable, "-c", RUN_CELLS, where], input=json.dumps(sources),
+def _run_cells(sources: list[str], where: str, failing: str | None = None) -> dict:
+    """Execute the cells in a fresh Python (``where``: "colab" fakes google.colab, else "local";
+    the stubbed command whose arguments contain ``failing`` fails)."""
+    result = subprocess.run([sys.executable, "-c", RUN_CELLS, where, *([failing] if failing else [])],
+                            input=json.dumps(sources),
                             capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -157,8 +170,22 @@ def test_on_colab_the_cell_installs_this_release_without_deps_and_fetches_the_da
         expected += [[python, "-m", "cnnkit", "data", "fetch", name]
                      for name in DATA[Path(path).stem]]
         assert [args for args, _ in cell["calls"]] == expected, path
-        assert all(options == {"check": True} for _, options in cell["calls"]), path
-        assert cell["printed"] == ""
+        assert all(options == {"capture_output": True, "text": True}
+                   for _, options in cell["calls"]), path
+        assert (cell["printed"], cell["stopped"]) == ("", None)
+
+
+def test_a_failed_install_stops_the_cell_with_one_plain_sentence():
+    """pip failing on Colab (a wrong address, a missing tag): no traceback, no data fetched, one
+    sentence saying what failed, pip's own last line, and whom to tell."""
+    repository, _ = _settings()
+    report = _run_cells([_source(_colab_cell("solutions/lab2-mnist/lab2-mnist.ipynb"))], "colab",
+                        failing="git+")
+    cell = report["cells"][0]
+    assert len(cell["calls"]) == 1, "it went on to fetch data after the install failed"
+    assert cell["stopped"] == (f"Could not install cnnkit {__version__} from {repository} (ERROR: "
+                               "fatal: repository not found). Tell your instructor that this "
+                               "notebook's Colab set-up failed, with this message.")
 
 
 def test_lab4_cell_says_how_to_fetch_the_flowers_for_the_imagenet_track():

@@ -168,7 +168,11 @@ def badge_markdown(settings: ColabSettings, path: str) -> str:
 
 
 def colab_cell_source(settings: ColabSettings, needs: ColabNeeds) -> str:
-    """Return the setup cell's code: on Colab install cnnkit and fetch ``needs``, else nothing."""
+    """Return the setup cell's code: on Colab install cnnkit and fetch ``needs``, else nothing.
+
+    A step that fails stops the cell with one plain sentence (what failed, pip's or the fetch's
+    last line, and to tell the instructor) instead of a traceback.
+    """
     what = f"install cnnkit {settings.version}" + (" and fetch the data" if needs.datasets else "")
     lines = [
         f"{COLAB_MARKER} {what}; anywhere else this cell does nothing.",
@@ -177,18 +181,26 @@ def colab_cell_source(settings: ColabSettings, needs: ColabNeeds) -> str:
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",',
-        f'                    "{settings.install_target}"], check=True)',
+        f'    steps = [("install cnnkit {settings.version} from {settings.repository}",',
+        '              [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",',
+        f'               "{settings.install_target}"])]',
     ]
     if needs.note:
         lines.append(f"    # {needs.note}")
     if needs.datasets:
         names = ", ".join(f'"{name}"' for name in needs.datasets)
-        lines += [f"    for dataset in [{names}]:",
-                  '        subprocess.run([sys.executable, "-m", "cnnkit", "data", "fetch",',
-                  "                        dataset], check=True)"]
-    lines += ["else:",
-              '    print("Not on Colab: nothing to install, this cell is for Colab only.")']
+        lines += [f"    steps += [(f\"fetch the data set {{name}}\", [sys.executable, \"-m\", "
+                  "\"cnnkit\", \"data\", \"fetch\", name])",
+                  f"              for name in [{names}]]"]
+    lines += [
+        "    for what, command in steps:",
+        "        done = subprocess.run(command, capture_output=True, text=True)",
+        "        if done.returncode:",
+        '            said = ((done.stderr or done.stdout).strip().splitlines() or ["no message"])[-1]',
+        '            raise SystemExit(f"Could not {what} ({said}). Tell your instructor that this "',
+        '                             "notebook\'s Colab set-up failed, with this message.")',
+        "else:",
+        '    print("Not on Colab: nothing to install, this cell is for Colab only.")']
     return "\n".join(lines)
 
 
