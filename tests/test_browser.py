@@ -9,6 +9,10 @@ Python, whose own browser download is never used. Screenshots go to .ci/artifact
   output wherever a headless nbclient run of the same notebook printed or plotted something.
 - The released lab, checked with nbgrader's Validate button, fails exactly its test cells, with
   NotImplementedError (the student has written nothing yet).
+- Formgrader shows a student's written answer; the points an instructor types there reach the
+  gradebook and `cnnkit course export`.
+- In JupyterLab started by `./kit lab` from a PATH without the kit's environment, `!cnnkit doctor`
+  in a notebook cell and `cnnkit doctor` in a terminal both run.
 
 Without Chromium or Playwright the tests are skipped, except under CI (CI=true) or with
 CNNKIT_REQUIRE_BROWSER=1, where they fail. CNNKIT_CHROMIUM names another Chromium executable.
@@ -364,3 +368,159 @@ def test_validate_button_reports_the_released_labs_failing_tests(chromium, lab_s
         assert docstring in text, f"the dialog does not list the test cell {docstring!r}"
     page.locator(".jp-Dialog .jp-mod-accept").click()
     message.wait_for(state="detached")
+
+
+def test_formgrader_shows_a_written_answer_and_its_points_reach_the_export(chromium, lab_server,
+                                                                            page, tmp_path):
+    """An instructor's round: nbgrader autogrades alice (a copy of the solution); Formgrader's
+    manual grading page shows her written answer; the points typed there are in the gradebook
+    and in `cnnkit course export`, whose needs_grading counts the answers still waiting."""
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from cnnkit.course.nbgrader_cli import run_nbgrader
+    from labcode import grade_cells, lab_points
+
+    root = lab_server.root
+    answers = [cell for cell in grade_cells(LAB) if cell["cell_type"] == "markdown"]
+    assert answers, f"{LAB} has no written answers"
+    first = answers[0]
+    try:
+        for step in (("generate_assignment", LAB, "--force"), ("db", "student", "add", "alice")):
+            result = run_nbgrader(root, *step, timeout=300)
+            assert result.returncode == 0, result.stdout
+        (root / "submitted" / "alice" / LAB).mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / SOLUTION, root / "submitted" / "alice" / LAB / f"{LAB}.ipynb")
+        result = run_nbgrader(root, "autograde", LAB, timeout=600)
+        assert result.returncode == 0, result.stdout
+    finally:  # generate_assignment rewrote the release without the kit's starter code
+        shutil.copytree(ROOT / "labs" / LAB, root / "labs" / LAB, dirs_exist_ok=True)
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        notebook_id = gradebook.find_submission_notebook(LAB, LAB, "alice").id
+
+    saves = []  # Formgrader's PUTs to its grade API, with their status
+    page.on("response", lambda response: saves.append((response.request.method, response.url,
+                                                       response.status))
+            if "/formgrader/api/grade/" in response.url else None)
+    # As an instructor gets there: logged in to JupyterLab (the token in a page's URL alone does
+    # not log in Formgrader's own API calls), then Formgrader's manual grading page.
+    page.goto(f"{lab_server.url}/lab?token={lab_server.token}")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{lab_server.url}/formgrader/submissions/{notebook_id}/")
+    score = page.locator(f"input.score#{first['grade_id']}")
+    score.wait_for()
+    assert "Model answer." in page.locator("#notebook").first.inner_text()  # her answer, on show
+    page.wait_for_load_state("networkidle")  # Formgrader's views are bound once its data came
+    score.fill(f"{first['points']:g}")
+    score.dispatch_event("change")  # what leaving the field does: Formgrader saves on "change"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "formgrader-written-answer.png"))
+    deadline, manual_score = time.monotonic() + 30, None
+    while manual_score is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with Gradebook(url) as gradebook:
+            manual_score = gradebook.find_grade(first["grade_id"], LAB, LAB, "alice").manual_score
+    assert manual_score == first["points"], f"Formgrader's requests: {saves}"
+
+    exported = subprocess.run([sys.executable, "-m", "cnnkit", "course", "--course", str(root),
+                               "export", str(tmp_path / "grades.csv")],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    row = next(row for row in csv.DictReader((tmp_path / "grades.csv").open())
+               if row["student"] == "alice")
+    automatic, written = lab_points(LAB)
+    assert float(row["score"]) == automatic + first["points"]
+    assert float(row["max_score"]) == automatic + written
+    assert int(row["needs_grading"]) == len(answers) - 1
+
+
+@pytest.fixture(scope="module")
+def kit_server(tmp_path_factory, real_mnist):
+    """JupyterLab as `./kit lab` starts it, from a PATH without the kit's bin/ (this environment
+    standing in for the .venv that ./kit builds), in a folder holding a copy of kit and labs/."""
+    venv = Path(sys.executable).parents[1]
+    port, token = _free_port(), secrets.token_hex(16)
+    path = os.pathsep.join(folder for folder in os.environ["PATH"].split(os.pathsep)
+                           if Path(folder).resolve() != (venv / "bin").resolve())
+    state = tmp_path_factory.mktemp("kit-lab")
+    checkout = state / "checkout"  # kit and labs/ only: the test writes its notebook there
+    (checkout / "labs").mkdir(parents=True)
+    shutil.copy2(ROOT / "kit", checkout / "kit")
+    env = dict(os.environ, PATH=path, CNNKIT_VENV=str(venv), PORT=str(port),
+               CNNKIT_DATA_DIR=str(real_mnist.parent), JUPYTER_CONFIG_DIR=str(state / "config"),
+               JUPYTER_DATA_DIR=str(state / "data"), JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
+    log = (state / "kit-lab.log").open("wb")
+    process = subprocess.Popen([str(checkout / "kit"), "lab", f"--IdentityProvider.token={token}"],
+                               cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("./kit lab did not start:\n" + (state / "kit-lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    try:
+        yield url, token, checkout
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_kit_lab_puts_cnnkit_on_path_for_notebooks_and_terminals(chromium, browser, kit_server,
+                                                                 tmp_path):
+    """In JupyterLab started by `./kit lab`: a notebook cell runs `!cnnkit doctor`, and a terminal
+    opened from the launcher runs `cnnkit doctor`, both through the UI."""
+    url, token, checkout = kit_server
+    notebook = checkout / "labs" / "path-check.ipynb"
+    written = tmp_path / "terminal-doctor.txt"
+    document = nbformat.v4.new_notebook()
+    document.cells = [nbformat.v4.new_code_cell("!cnnkit doctor")]
+    document.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # else JupyterLab asks for one
+    nbformat.write(document, notebook)
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/labs/{notebook.name}?reset&token={token}")
+        page.wait_for_function(
+            """(panel) => {
+                const node = document.querySelector(panel);
+                const state = node && node.querySelector('.jp-Notebook-ExecutionIndicator');
+                return state && state.dataset.status === 'idle';
+            }""", arg=PANEL, timeout=90_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        output = page.locator(f"{PANEL} .jp-OutputArea-output").first
+        output.wait_for(timeout=120_000)
+        page.wait_for_function(
+            "(panel) => /TensorFlow/.test(document.querySelector(panel).innerText)", arg=PANEL,
+            timeout=120_000)
+        text = page.locator(PANEL).inner_text()
+        assert "command not found" not in text
+
+        page.goto(f"{url}/lab?reset&token={token}")  # a fresh workspace: the Launcher
+        page.locator(".jp-LauncherCard", has_text="Terminal").first.click()
+        terminal = page.locator(".jp-Terminal:not(.lm-mod-hidden) .xterm-helper-textarea")
+        terminal.wait_for(timeout=60_000)
+        terminal.focus()
+        page.keyboard.type(f"cnnkit doctor > {written} 2>&1; echo $? >> {written}\n")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (written.is_file() and
+                                                   written.read_text().strip()[-1:].isdigit()):
+            time.sleep(1)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "kit-lab-terminal.png"))
+        report = written.read_text()
+        assert "TensorFlow" in report and report.strip().endswith("0"), report
+    finally:
+        page.close()
