@@ -76,3 +76,20 @@ def test_notebooks_are_committed_without_outputs(lab, folder):
     dirty = [index for index, cell in enumerate(_cells(lab, folder))
              if cell.get("outputs") or cell.get("execution_count")]
     assert dirty == [], f"{folder}/{lab}: cells {dirty} have outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("lab", sorted(MAX_POINTS))
+def test_every_visible_test_says_what_it_expected_and_what_to_try(lab):
+    """The visible part of each test cell fails through a check (which explains itself) or an
+    `assert` with a message: never a bare `assert` or numpy.testing's "Arrays are not equal"."""
+    import ast
+
+    for cell in _cells(lab, "labs"):
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or not nbgrader.get("grade") or nbgrader.get("solution"):
+            continue
+        source = "".join(cell["source"])
+        assert "np.testing" not in source, f"{nbgrader['grade_id']}: use checks.assert_arrays_match"
+        bare = [node.lineno for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.Assert) and node.msg is None]
+        assert bare == [], f"{nbgrader['grade_id']}: assert without a message on lines {bare}"
