@@ -370,11 +370,16 @@ def test_validate_button_reports_the_released_labs_failing_tests(chromium, lab_s
     message.wait_for(state="detached")
 
 
+ATTACK_HTML = ('\n\n<img src="x" onerror="window.cnnkitAttack = 1">'
+               '<script>window.cnnkitAttack = 2</script>\n')
+
+
 def test_formgrader_shows_a_written_answer_and_its_points_reach_the_export(chromium, lab_server,
                                                                             page, tmp_path):
     """An instructor's round: nbgrader autogrades alice (a copy of the solution); Formgrader's
-    manual grading page shows her written answer; the points typed there are in the gradebook
-    and in `cnnkit course export`, whose needs_grading counts the answers still waiting."""
+    manual grading page shows her written answer, and not the script she hid in it; the points
+    typed there are in the gradebook and in `cnnkit course export`, whose needs_grading counts
+    the answers still waiting."""
     import csv
 
     from nbgrader.api import Gradebook
@@ -391,7 +396,11 @@ def test_formgrader_shows_a_written_answer_and_its_points_reach_the_export(chrom
             result = run_nbgrader(root, *step, timeout=300)
             assert result.returncode == 0, result.stdout
         (root / "submitted" / "alice" / LAB).mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / SOLUTION, root / "submitted" / "alice" / LAB / f"{LAB}.ipynb")
+        submission = nbformat.read(ROOT / SOLUTION, as_version=4)
+        for cell in submission.cells:  # her answer also tries to run code in the grader's browser
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == first["grade_id"]:
+                cell.source += ATTACK_HTML
+        nbformat.write(submission, root / "submitted" / "alice" / LAB / f"{LAB}.ipynb")
         result = run_nbgrader(root, "autograde", LAB, timeout=600)
         assert result.returncode == 0, result.stdout
     finally:  # generate_assignment rewrote the release without the kit's starter code
@@ -412,6 +421,7 @@ def test_formgrader_shows_a_written_answer_and_its_points_reach_the_export(chrom
     score = page.locator(f"input.score#{first['grade_id']}")
     score.wait_for()
     assert "Model answer." in page.locator("#notebook").first.inner_text()  # her answer, on show
+    assert page.evaluate("window.cnnkitAttack") is None, "a written answer ran script in Formgrader"
     page.wait_for_load_state("networkidle")  # Formgrader's views are bound once its data came
     score.fill(f"{first['points']:g}")
     score.dispatch_event("change")  # what leaving the field does: Formgrader saves on "change"

@@ -103,8 +103,8 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.pattern = {IGNORE_STDERR!r}
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
-from cnnkit.course.output_limit import with_output_size_limit
-c.Autograde.autograde_preprocessors = with_output_size_limit()
+from cnnkit.course.safe_html import autograde_preprocessors
+c.Autograde.autograde_preprocessors = autograde_preprocessors()
 """ + (nbgrader_kernel_config(run_folder) if run_folder else "")
 
 
