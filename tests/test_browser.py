@@ -338,11 +338,14 @@ def test_solution_runs_all_cells_in_jupyterlab(chromium, reference_outputs, lab_
 
 
 def test_validate_button_reports_the_released_labs_failing_tests(chromium, lab_server, page):
-    """nbgrader's Validate on the untouched release: each test cell fails, NotImplementedError."""
+    """nbgrader's Validate on the untouched release: each test cell fails (NotImplementedError,
+    or a prediction not written yet), and so does each written answer still blank."""
     release = nbformat.read(lab_server.root / RELEASE, as_version=4)
     test_cells = [cell.source for cell in release.cells
-                  if cell.metadata.get("nbgrader", {}).get("grade")
+                  if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade")
                   and not cell.metadata["nbgrader"].get("solution")]
+    written = [cell for cell in release.cells
+               if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade")]
     assert test_cells, "the released lab has no test cells"
     open_notebook(page, lab_server, RELEASE)
 
@@ -360,9 +363,12 @@ def test_validate_button_reports_the_released_labs_failing_tests(chromium, lab_s
     assert page.locator(".jp-Dialog .jp-Dialog-header").inner_text().strip() == "Validation Results"
     assert "validation-failed" in message.get_attribute("class"), message.inner_text()[:2000]
     failed = message.locator("p", has_text="The following cell failed:")
-    assert failed.count() == len(test_cells), message.inner_text()[:2000]
+    assert failed.count() == len(test_cells) + len(written), message.inner_text()[:2000]
     text = message.inner_text()
-    assert text.count("NotImplementedError") >= len(test_cells)
+    predictions = sum(1 for source in test_cells if "check_prediction(" in source)
+    assert text.count("NotImplementedError") >= len(test_cells) - predictions
+    assert text.count("your prediction is not written yet") >= predictions
+    assert text.count("YOUR ANSWER HERE") >= len(written)
     for source in test_cells:
         docstring = source.splitlines()[0]
         assert docstring in text, f"the dialog does not list the test cell {docstring!r}"
