@@ -33,8 +33,8 @@ def _cnnkit(course: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def _instructor_copy(folder: Path, remote: Path | None = None) -> Path:
-    """This checkout's course files in ``folder``, addressed to REPOSITORY and stamped for it."""
+def _copy_course(folder: Path) -> Path:
+    """This checkout's course files (COPIED) in ``folder``, as they are."""
     for name in COPIED:
         source, target = ROOT / name, folder / name
         if source.is_dir():
@@ -42,6 +42,12 @@ def _instructor_copy(folder: Path, remote: Path | None = None) -> Path:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    return folder
+
+
+def _instructor_copy(folder: Path, remote: Path | None = None) -> Path:
+    """This checkout's course files in ``folder``, addressed to REPOSITORY and stamped for it."""
+    _copy_course(folder)
     pyproject = folder / "pyproject.toml"
     text = pyproject.read_text().replace('Repository = "https://github.com/cnnkit-course/cnnkit"',
                                          f'Repository = "{REPOSITORY}"')
@@ -150,14 +156,7 @@ def test_a_changed_edition_under_the_same_version_is_refused(published, tmp_path
 def test_publishing_refuses_the_placeholder_address_and_a_leak(tmp_path):
     """The placeholder Repository (Colab cells would install from nowhere) is refused unless it is a
     --preview; an edition that would carry a solution line is refused, and nothing is left."""
-    course = tmp_path / "course"
-    for name in COPIED:
-        source, target = ROOT / name, course / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    course = _copy_course(tmp_path / "course")
     with pytest.raises(PublishError, match="still the placeholder"):
         publish_edition(course, tmp_path / "edition")
     block = next(sorted(block) for block in solution_blocks(course)["lab2-mnist"] if len(block) >= 3)
