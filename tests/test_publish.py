@@ -100,6 +100,9 @@ def test_the_edition_holds_the_labs_and_no_solution_hidden_test_or_suite(publish
             (course / "labs" / lab.name / f"{lab.name}.ipynb").read_bytes()
     readme = (clone / "README.md").read_text()
     assert readme.startswith("# cnnkit — the student edition") and "## For instructors" not in readme
+    assert re.search(r"\]\(bench/", (course / "README.md").read_text()), "nothing to strip"
+    links = re.findall(r"\]\(([^)#:]+)\)", readme)  # relative links: none may point nowhere
+    assert [link for link in links if not (clone / link).exists()] == []
 
 
 @pytest.mark.slow

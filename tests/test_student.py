@@ -153,6 +153,9 @@ def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
     assert "passed" in rows["test_conv_output_size"] and "2/2" in rows["test_conv_output_size"]
     assert "passed" in rows["test_conv_params"]
     assert "FAILED  not written yet: replace `raise NotImplementedError()`" in rows["test_pad2d"]
+    pad2d_cell = next(index + 1 for index, cell in enumerate(student.cells)
+                      if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_pad2d")
+    assert re.search(rf"\s{pad2d_cell}\s+FAILED", rows["test_pad2d"]), "JupyterLab's cell number"
     assert "0/3" in rows["test_conv2d_naive"]
     assert f"visible tests: 3 of {lab_points('lab1-convolution')[0]:g} points" in run.stdout
     assert all(not cell.get("outputs") for cell in nbformat.read(notebook, 4).cells), "left unchanged"

@@ -30,6 +30,7 @@ class TestResult:
     passed: bool
     reason: str = ""
     earned: float | None = None  # None: all the points when passed, none when failed
+    cell: int = 0  # its position in the notebook, 1-based as JupyterLab counts (0: unknown)
 
 
 @dataclass
@@ -54,9 +55,10 @@ class CheckReport:
     def table(self) -> str:
         """Return the per-exercise table, then the total and any error outside the tests."""
         width = max([len(result.grade_id) for result in self.results] + [4])
-        lines = [f"{'test':<{width}}  {'points':>6}  result"]
+        lines = [f"{'test':<{width}}  {'points':>6}  {'cell':>4}  result"]
         for result in self.results:
-            prefix = f"{result.grade_id:<{width}}  {_points(_earned(result)):>3}/{_points(result.points):<2}  "
+            prefix = (f"{result.grade_id:<{width}}  {_points(_earned(result)):>3}/"
+                      f"{_points(result.points):<2}  {result.cell or '?':>4}  ")
             if result.passed:
                 lines.append(prefix + "passed")
                 continue
@@ -64,7 +66,7 @@ class CheckReport:
             lines.append(prefix + reason[0])
             lines += reason[1:]
             if result.checks:
-                lines.append(f"{'':<{width}}          ({result.checks})")
+                lines.append(f"{'':<{width}}                ({result.checks})")
         lines.append(f"visible tests: {_points(self.earned)} of {_points(self.possible)} points "
                      f"in {self.seconds:.0f} s; the graders run more (hidden) cases.")
         if self.written_points:
@@ -112,10 +114,12 @@ def _reason_lines(reason: str, indent: int, width: int = 100) -> list[str]:
     import textwrap
 
     message, _, hint = reason.partition(" Hint: ")
-    lines = textwrap.wrap(message, width, subsequent_indent=" " * indent, break_long_words=False)
+    lines = textwrap.wrap(message, width, subsequent_indent=" " * indent, break_long_words=False,
+                          break_on_hyphens=False)
     if hint:
         lines += textwrap.wrap("hint: " + hint, width, initial_indent=" " * indent,
-                               subsequent_indent=" " * (indent + 6), break_long_words=False)
+                               subsequent_indent=" " * (indent + 6), break_long_words=False,
+                               break_on_hyphens=False)
     return lines
 
 
@@ -212,7 +216,7 @@ def check_notebook(notebook: str | os.PathLike, cell_timeout: int = 300) -> Chec
             results.append(TestResult(cell.metadata.nbgrader.get("grade_id", "?"),
                                       _docstring(cell.source),
                                       float(cell.metadata.nbgrader.get("points", 0)), not failure,
-                                      failure, None if failure else _partial(cell)))
+                                      failure, None if failure else _partial(cell), index + 1))
         elif failure and "stderr" not in failure and "not run" not in failure:
             problems.append(f"{cell_name(cell, index)}: {failure}")
     written = [cell for cell in document.cells if _is_written_answer(cell)]
