@@ -551,7 +551,9 @@ def test_a_regrade_keeps_the_written_answers_an_instructor_graded(graded, tmp_pa
     handed_in_again = tmp_path / "worker.db"
     shutil.copy(course / "gradebook.db", handed_in_again)
     with Gradebook(f"sqlite:///{handed_in_again}") as worker:
-        worker.find_submission(LAB, "good").timestamp += datetime.timedelta(hours=1)
+        submission = worker.find_submission(LAB, "good")  # handed in an hour later
+        submission.timestamp = (submission.timestamp or datetime.datetime(2026, 12, 1)) + \
+            datetime.timedelta(hours=1)
         worker.db.commit()
     assert merge.merge_submission(url, handed_in_again, LAB, "good") == (half, MAX)
     with Gradebook(url) as gradebook:
