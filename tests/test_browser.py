@@ -209,13 +209,8 @@ def page(browser, lab_server, request):
     lab_server.shut_down_kernels()
 
 
-def open_notebook(page, server: LabServer, path: str) -> None:
-    """Open ``path`` alone in JupyterLab (a reset workspace) and wait for its idle kernel."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
-    page.goto(f"{server.url}/lab/tree/{path}?reset&token={server.token}")
-    name = Path(path).name
-    page.wait_for_selector(f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")')
+def wait_for_idle_kernel(page) -> None:
+    """Wait until the notebook on show names its Python 3 kernel and that kernel is idle."""
     page.wait_for_function(
         """(panel) => {
             const node = document.querySelector(panel);
@@ -224,6 +219,16 @@ def open_notebook(page, server: LabServer, path: str) -> None:
             return kernel && /Python 3/.test(kernel.textContent)
                 && state && state.dataset.status === 'idle';
         }""", arg=PANEL, timeout=90_000)
+
+
+def open_notebook(page, server: LabServer, path: str) -> None:
+    """Open ``path`` alone in JupyterLab (a reset workspace) and wait for its idle kernel."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.goto(f"{server.url}/lab/tree/{path}?reset&token={server.token}")
+    name = Path(path).name
+    page.wait_for_selector(f'.lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current:has-text("{name}")')
+    wait_for_idle_kernel(page)
     page.keyboard.press("Control+b")  # hide the file browser: more notebook in the screenshots
     try:
         page.wait_for_selector("#jp-left-stack", state="hidden", timeout=5000)
@@ -509,14 +514,7 @@ def test_kit_lab_puts_cnnkit_on_path_for_notebooks_and_terminals(chromium, brows
     page = browser.new_page()
     try:
         page.goto(f"{url}/lab/tree/labs/{notebook.name}?reset&token={token}")
-        page.wait_for_function(
-            """(panel) => {
-                const node = document.querySelector(panel);
-                const kernel = node && node.querySelector('.jp-KernelName');
-                const state = node && node.querySelector('.jp-Notebook-ExecutionIndicator');
-                return kernel && /Python 3/.test(kernel.textContent)
-                    && state && state.dataset.status === 'idle';
-            }""", arg=PANEL, timeout=90_000)
+        wait_for_idle_kernel(page)
         # Run the cell as a student would (Ctrl+Enter). A request sent while the page is still
         # connecting to its new kernel can be dropped, so try again until the cell has run.
         for _ in range(4):
