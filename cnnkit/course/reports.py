@@ -22,6 +22,12 @@ def summary_table(results: list[GradeResult]) -> str:
     return "\n".join(lines)
 
 
+def _waiting(submission) -> int:  # noqa: ANN001 - nbgrader's SubmittedAssignment
+    """How many of a submission's graded cells wait for an instructor."""
+    return sum(1 for notebook in submission.notebooks
+               for grade in notebook.grades if grade.needs_manual_grade)
+
+
 def answers_to_grade(db_url: str, lab: str) -> dict[str, int]:
     """The written answers of ``lab`` that wait for an instructor, per student (only those > 0)."""
     from cnnkit.course.gradebook import open_gradebook
@@ -29,8 +35,7 @@ def answers_to_grade(db_url: str, lab: str) -> dict[str, int]:
     waiting = {}
     with open_gradebook(db_url) as gradebook:
         for submission in gradebook.find_assignment(lab).submissions:
-            count = sum(1 for notebook in submission.notebooks
-                        for grade in notebook.grades if grade.needs_manual_grade)
+            count = _waiting(submission)
             if count:
                 waiting[submission.student.id] = count
     return waiting
@@ -55,9 +60,7 @@ def export_grades(db_url: str, path: Path) -> int:
                 except Exception:  # noqa: BLE001 - nbgrader's MissingEntry: no submission
                     score, waiting = 0.0, 0
                 else:
-                    score = submission.score
-                    waiting = sum(1 for notebook in submission.notebooks
-                                  for grade in notebook.grades if grade.needs_manual_grade)
+                    score, waiting = submission.score, _waiting(submission)
                 rows.append((student.id, assignment.name, f"{score:g}",
                              f"{assignment.max_score:g}", str(waiting)))
     with open(path, "w", newline="") as output:
