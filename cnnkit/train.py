@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.files import atomic_path, write_text_atomically
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -221,17 +223,10 @@ def _read_history(weights: Path) -> dict[str, list[float]]:
 
 
 def _save(model: Any, weights: Path, history: dict[str, list[float]]) -> None:
-    # Write to temporary names and rename, so an interrupted save never leaves a broken file.
-    partial = weights.with_name(f".partial-{os.getpid()}-{weights.name}")
-    try:
+    with atomic_path(weights) as partial:  # an interrupted save never leaves a broken file
         model.save_weights(partial)
-        os.replace(partial, weights)
-    finally:
-        partial.unlink(missing_ok=True)
     history_file = weights.with_name(weights.name.replace(".weights.h5", ".history.json"))
-    partial_history = history_file.with_name(f".partial-{history_file.name}")
-    partial_history.write_text(json.dumps(history, indent=1))
-    os.replace(partial_history, history_file)
+    write_text_atomically(history_file, json.dumps(history, indent=1))
 
 
 def _is_dataset(x: Any) -> bool:

@@ -25,6 +25,7 @@ from typing import BinaryIO, Callable
 from cnnkit.data.errors import ChecksumError, DataFormatError, DataNotFoundError
 from cnnkit.data.formats import gunzip_if_needed, is_gzip, parse_cifar_batch, sha256_of
 from cnnkit.data.registry import DataFile, DataForm, DatasetSpec
+from cnnkit.files import atomic_path
 
 _CHUNK = 1 << 20
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
@@ -173,23 +174,12 @@ def atomic_output(destination: Path) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``destination``; rename it into place only on success.
 
     Any exception inside the block (including a failed verification) removes the temporary file,
-    so the cache never holds a partial file.
+    so the cache never holds a partial file (`cnnkit.files.atomic_path`).
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part",
-                                         dir=destination.parent)
-    os.close(handle)
-    try:
-        with open(temporary, "wb") as output:
-            yield output
-            output.flush()
-            os.fsync(output.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a shared cache needs more
-        os.replace(temporary, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_path(destination) as partial, open(partial, "wb") as output:
+        yield output
+        output.flush()
+        os.fsync(output.fileno())
 
 
 def _drop_other_copies(destination: Path, file: DataFile) -> None:
@@ -200,12 +190,6 @@ def _drop_other_copies(destination: Path, file: DataFile) -> None:
     for other in _candidates(destination.parent, file):
         if other != destination and other.is_file():
             other.unlink()
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _match(spec: DatasetSpec, base_name: str) -> tuple[DataForm, DataFile] | None:
