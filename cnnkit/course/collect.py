@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from cnnkit.student_ids import ID_PATTERN, RULE, is_student_id
+
 # Typical LMS export names: "alice_1234_5678_lab1-convolution.ipynb", "bob_LATE_12_34_x.ipynb".
-DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.\-]+)_(?:late_)?(?:\d+_)*(?P<file>[^/]+)$"
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9._\-]+$")
+DEFAULT_PATTERN = rf"^(?P<student>{ID_PATTERN})_(?:late_)?(?:\d+_)*(?P<file>[^/]+)$"
 
 
 @dataclass
@@ -39,8 +40,8 @@ class CollectReport:
 
 def _place(root: Path, lab: str, student: str, name: str, content: bytes, when: datetime,
            report: CollectReport) -> None:
-    if not _STUDENT_ID.match(student):
-        report.unmatched.append(f"{name} (student id {student!r} has unusual characters)")
+    if not is_student_id(student):
+        report.unmatched.append(f"{name} (student id {student!r}: expected {RULE})")
         return
     target = root / "submitted" / student / lab
     target.mkdir(parents=True, exist_ok=True)

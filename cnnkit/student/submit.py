@@ -14,10 +14,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-__all__ = ["SubmissionError", "expected_files", "find_notebook", "submit", "unfinished_work"]
+from cnnkit.files import atomic_path
+from cnnkit.student_ids import RULE, is_student_id
 
-# Student ids as `cnnkit course collect` reads them from "STUDENT_FILE" names (no underscore).
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+__all__ = ["SubmissionError", "expected_files", "find_notebook", "submit", "unfinished_work"]
 
 
 class SubmissionError(ValueError):
@@ -70,7 +70,7 @@ def unfinished_work(notebook: Path) -> list[str]:
     (Submitting warns about these; it does not refuse.)"""
     import nbformat
 
-    from cnnkit.student.check import cell_name
+    from cnnkit.student.results import cell_name
 
     found = []
     for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
@@ -123,10 +123,9 @@ def submit(lab: str | os.PathLike, student: str | None = None,
     if not student:
         raise SubmissionError("cnnkit submit: no student id. Fix: pass --student YOUR_ID (the id "
                               "your instructor uses for you).")
-    if not STUDENT_ID.match(student):
-        raise SubmissionError(f"cnnkit submit: received student id {student!r}; expected letters, "
-                              "digits, '.' or '-' only (no '_' or spaces), as the grader splits "
-                              "file names at the first '_'. Fix: pass --student with such an id.")
+    if not is_student_id(student):
+        raise SubmissionError(f"cnnkit submit: received student id {student!r}; expected "
+                              f"{RULE}. Fix: pass --student with such an id.")
     weights = expected_files(notebook)
     missing = [name for name in weights if not (notebook.parent / name).is_file()]
     if missing:
@@ -134,16 +133,12 @@ def submit(lab: str | os.PathLike, student: str | None = None,
     lab_name = notebook.stem
     archive = Path(output or notebook.parent) / f"{student}_{lab_name}.zip"
     archive.parent.mkdir(parents=True, exist_ok=True)
-    partial = archive.with_name(f".partial-{archive.name}")
-    try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-            bundle.write(notebook, f"{student}_{notebook.name}")
-            for name in weights:
-                bundle.write(notebook.parent / name, f"{student}_{name}")
-                history = notebook.parent / name.replace(".weights.h5", ".history.json")
-                if history.is_file():
-                    bundle.write(history, f"{student}_{history.name}")
-        os.replace(partial, archive)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(archive) as partial, \
+            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.write(notebook, f"{student}_{notebook.name}")
+        for name in weights:
+            bundle.write(notebook.parent / name, f"{student}_{name}")
+            history = notebook.parent / name.replace(".weights.h5", ".history.json")
+            if history.is_file():
+                bundle.write(history, f"{student}_{history.name}")
     return archive
