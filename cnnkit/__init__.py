@@ -1,15 +1,30 @@
 """cnnkit: the helper package of a Keras 3 / TensorFlow course on convolutional neural networks."""
-from cnnkit._quiet import quiet_tensorflow
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cnnkit.quiet import quiet_tensorflow
 
 quiet_tensorflow()
 __version__ = "0.1.0"
 
 
-def check(notebook=None):  # noqa: ANN001, ANN201 - documented in cnnkit.student.check
+def validate(notebook: str | os.PathLike | None = None) -> Any:
     """Run this notebook's visible tests in a fresh kernel and print a table per exercise.
 
-    Save the notebook first. See `cnnkit.student.check.check`.
+    Save the notebook first. Returns a `cnnkit.student.ValidationReport` (None while the
+    notebook is itself being validated or graded). See `cnnkit.student.validate.validate`.
     """
-    from cnnkit.student import check as run_check
+    from cnnkit.student.validate import validate as run_validation
 
-    return run_check(notebook)
+    return run_validation(notebook)
+
+
+def check(notebook: str | os.PathLike | None = None) -> Any:
+    """The old name of `validate` (until the next release)."""
+    from cnnkit.student.validate import renamed
+
+    renamed("cnnkit.check()", "cnnkit.validate()")
+    return validate(notebook)

@@ -142,7 +142,7 @@ def test_tensorflow_without_cnnkit_is_noisy_here():
 
 def test_filter_keeps_real_errors():
     """Does the stderr filter drop TensorFlow's start-up lines but keep anything else?"""
-    from cnnkit._quiet import filter_noise
+    from cnnkit.quiet import filter_noise
 
     noise = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
              "I0000 00:00:1795431471.291444    2847 port.cc:153] oneDNN custom operations are on.\n"

@@ -29,23 +29,10 @@ import nbformat
 
 from cnnkit.course.limits import GradeLimits
 from cnnkit.course.nbgrader_cli import run_nbgrader
-from cnnkit.course.sandbox import (
-    DATA_MOUNT,
-    KERAS_MOUNT,
-    KernelSettings,
-    RunFolderGuard,
-    install_kernel,
-    kernel_environment,
-    leftover_processes,
-    make_cgroups,
-    nbgrader_kernel_config,
-    python_paths,
-    remove_cgroups,
-)
+from cnnkit.quiet import GRADING_IGNORE_STDERR
+from cnnkit.course.sandbox import KernelSettings, RunFolderGuard, nbgrader_kernel_config
+from cnnkit.course.sandbox_workspace import end_sandbox, sandbox_kernel
 
-# TensorFlow and Keras lines that must not turn a passing test cell into a failing one.
-IGNORE_STDERR = (r"(?s).*(absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|"
-                 r"cpu_feature_guard|rebuild TensorFlow|UserWarning|DeprecationWarning).*")
 
 
 @dataclass
@@ -100,7 +87,7 @@ def _workspace_config(course_config: str, limits: GradeLimits, workspace: Path,
 c.Execute.timeout = {limits.cell_timeout}
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
-c.IgnorePattern.pattern = {IGNORE_STDERR!r}
+c.IgnorePattern.pattern = {GRADING_IGNORE_STDERR!r}
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 from cnnkit.course.safe_html import autograde_preprocessors
@@ -230,26 +217,6 @@ def given_sources(root: Path, lab: str) -> frozenset[str]:
                      for cell in nbformat.read(path, as_version=4).cells)
 
 
-def _sandbox_kernel(workspace: Path, base: KernelSettings, limits: GradeLimits,
-                    ) -> tuple[dict[str, str], list[Path]]:
-    """Give a workspace its sandboxed kernel; return nbgrader's extra environment and the cgroup."""
-    kernel = workspace / "kernel"
-    (kernel / "run").mkdir(parents=True)
-    (kernel / "state").mkdir()
-    cgroups = make_cgroups(limits.max_processes, limits.cpus)
-    settings = replace(base, run_folder=str(kernel / "run"), state_folder=str(kernel / "state"),
-                       cgroups=[str(folder) for folder in cgroups])
-    return install_kernel(workspace, settings), cgroups
-
-
-def _end_sandbox(workspace: Path, cgroups: list[Path]) -> list[str]:
-    """Make sure no process of the student's sandbox lives on; say so if one had to be killed."""
-    survivors = leftover_processes(workspace / "kernel" / "state")
-    survivors = max(survivors, remove_cgroups(cgroups))
-    return ([f"{survivors} sandbox process(es) outlived the kernel and were killed before the "
-             "results were read"] if survivors else [])
-
-
 def grade_student(submitted: Path, course_config: str, given: frozenset[str], lab: str,
                   student: str, template_db: Path, notebooks: list[str], scratch: Path,
                   limits: GradeLimits,
@@ -313,7 +280,7 @@ def _autograde(workspace: Path, lab: str, student: str, limits: GradeLimits,
            "MPLCONFIGDIR": str(workspace / ".matplotlib")}
     cgroups: list[Path] = []
     if sandbox is not None:
-        kernel_env, cgroups = _sandbox_kernel(workspace, sandbox, limits)
+        kernel_env, cgroups = sandbox_kernel(workspace, sandbox, limits)
         env.update(kernel_env)
     guard = (RunFolderGuard(workspace / "kernel" / "run", workspace / "kernel" / "state")
              if sandbox is not None else contextlib.nullcontext())
@@ -329,38 +296,5 @@ def _autograde(workspace: Path, lab: str, student: str, limits: GradeLimits,
     finally:
         if sandbox is not None:
             problems += [guard.tripped] if guard.tripped else []
-            problems += _end_sandbox(workspace, cgroups)
+            problems += end_sandbox(workspace, cgroups)
     return problems, workspace / "autograded" / student / lab
-
-
-def _readable_folder(path: Path) -> Path | None:
-    try:
-        return path if path.is_dir() and os.access(path, os.R_OK | os.X_OK) else None
-    except OSError:  # e.g. a folder inside another user's home
-        return None
-
-
-def shared_kernel_settings(course_root: Path, limits: GradeLimits) -> KernelSettings:
-    """What every student's sandboxed kernel sees: Python, cnnkit, the data caches; the limits.
-
-    Nothing that contains ``course_root``, the cnnkit repository or the temporary folder is
-    bound into the sandbox (the cnnkit package folder itself is).
-    """
-    from cnnkit.data.store import data_dir, keras_datasets_dir
-
-    repository = Path(__file__).resolve().parents[2]
-    data, keras = _readable_folder(data_dir()), _readable_folder(keras_datasets_dir())
-    mounts = {str(data): DATA_MOUNT} if data else {}
-    if keras:
-        mounts[str(keras)] = f"{KERAS_MOUNT}/datasets"
-    hidden = (str(course_root), str(repository), tempfile.gettempdir())
-    return KernelSettings(
-        run_folder="", state_folder="", read_only=_python_paths(hidden), mounts=mounts,
-        env=kernel_environment(data, keras), memory_bytes=int(limits.memory_gb * (1 << 30)),
-        cpu_seconds=limits.cpu_seconds, max_processes=limits.max_processes,
-        disk_bytes=limits.disk_mb << 20, open_files=limits.open_files)
-
-
-@functools.lru_cache(maxsize=8)
-def _python_paths(hidden: tuple[str, ...]) -> list[str]:
-    return python_paths([Path(path) for path in hidden])
