@@ -11,7 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.course.grading import GradeResult, grade_student, shared_kernel_settings
+from cnnkit.course.grading import GradeResult, grade_student
+from cnnkit.course.sandbox_workspace import shared_kernel_settings
 from cnnkit.course.limits import GradeLimits
 from cnnkit.course.sandbox import SandboxUnavailable, sandbox_support
 
