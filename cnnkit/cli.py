@@ -78,13 +78,15 @@ def _course_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _course_check(args: argparse.Namespace) -> int:
-    from cnnkit.course import audit_release, check_in_sync
-    from cnnkit.course.release import execute_solutions
+def _course_audit(args: argparse.Namespace) -> int:
+    from cnnkit.course.release import audit_release, execute_solutions, stale_labs
 
+    if args.course_command == "check":
+        print("note: `cnnkit course check` is now `cnnkit course audit`; the old name will be "
+              "removed in the next release.", file=sys.stderr)
     root = Path(args.course)
     problems = audit_release(root) + [f"labs/{lab} is out of date: run `cnnkit course build`"
-                                      for lab in check_in_sync(root)]
+                                      for lab in stale_labs(root)]
     failures, skipped = execute_solutions(root)
     problems += failures
     for line in skipped:
@@ -233,16 +235,17 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
 
     course = commands.add_parser(
         "course",
-        help="instructors: build, check, stamp, publish, collect, grade, feedback, report, export")
+        help="instructors: build, audit, stamp, publish, collect, grade, feedback, report, export")
     course.add_argument("--course", default=".", help="the course folder (default: here)")
     course.add_argument("--db", default=None, metavar="URL", help=DB_HELP)
     actions = course.add_subparsers(dest="course_command", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="regenerate labs/ from solutions/ and audit it")
     build.add_argument("lab", nargs="*", help="labs to build (default: all)")
     build.set_defaults(handler=_course_build)
-    check = actions.add_parser(
-        "check", help="labs/ in sync and leaking nothing; every solution runs in the smoke profile")
-    check.set_defaults(handler=_course_check)
+    audit = actions.add_parser(
+        "audit", aliases=["check"],
+        help="labs/ in sync and leaking nothing; every solution runs in the smoke profile")
+    audit.set_defaults(handler=_course_audit)
     stamp = actions.add_parser(
         "stamp", help="write the Open-in-Colab badge and Colab setup cell into every notebook")
     stamp.add_argument("--check", action="store_true",
@@ -345,10 +348,13 @@ def _add_backbone_commands(commands: argparse._SubParsersAction) -> None:
     pretrain.set_defaults(handler=_backbone_pretrain)
 
 
-def _check(args: argparse.Namespace) -> int:
-    from cnnkit.student.check import check_notebook
+def _validate(args: argparse.Namespace) -> int:
+    from cnnkit.student.validate import validate_notebook
 
-    report = check_notebook(args.notebook, cell_timeout=args.cell_timeout)
+    if args.command == "check":
+        print("note: `cnnkit check` is now `cnnkit validate`; the old name will be removed in the "
+              "next release.", file=sys.stderr)
+    report = validate_notebook(args.notebook, cell_timeout=args.cell_timeout)
     print(report.table())
     return 0 if report.earned == report.possible and not report.problems else 1
 
@@ -367,16 +373,20 @@ def _submit(args: argparse.Namespace) -> int:
               "(it was packed all the same; finish and submit again if you can):", file=sys.stderr)
         for line in unfinished:
             print(f"  {line}", file=sys.stderr)
-        print("`cnnkit check NOTEBOOK` runs the visible tests as the grader does.", file=sys.stderr)
+        print("`cnnkit validate NOTEBOOK` runs the visible tests as the grader does.", file=sys.stderr)
     return 0
 
 
 def _add_student_commands(commands: argparse._SubParsersAction) -> None:
-    check = commands.add_parser(
-        "check", help="run a lab's visible tests in a fresh kernel; a table per exercise")
-    check.add_argument("notebook", help="the lab notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb")
-    check.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
-    check.set_defaults(handler=_check)
+    validate = commands.add_parser(
+        "validate", aliases=["check"],
+        help="run a lab's visible tests in a fresh kernel, as nbgrader's Validate button; a table "
+             "per exercise")
+    validate.add_argument("notebook",
+                          help="the lab notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb")
+    validate.add_argument("--cell-timeout", type=int, default=300,
+                          help="seconds per cell (default 300)")
+    validate.set_defaults(handler=_validate)
     submit = commands.add_parser(
         "submit", help="pack a lab's notebook and saved weights into STUDENT_LAB.zip")
     submit.add_argument("lab", help="the lab's name (e.g. lab2-mnist), folder or notebook")

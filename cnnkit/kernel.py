@@ -1,6 +1,6 @@
 """Run a notebook in a fresh local kernel: the one place the kit starts kernels itself.
 
-Used by `cnnkit check`, `cnnkit course check` and the tests. The kernel talks to this process
+Used by `cnnkit validate`, `cnnkit course audit` and the tests. The kernel talks to this process
 over Unix sockets (ZeroMQ's IPC transport) rather than TCP on localhost: nothing on the machine
 can connect to it, and ipykernel has no reason to warn "Kernel is running over TCP without
 encryption" into the student's terminal. Environment variables the kernel must see (a profile,

@@ -1,4 +1,4 @@
-"""The instructor's workflow around nbgrader: release, check, grade in parallel, export.
+"""The instructor's workflow around nbgrader: release, audit, grade in parallel, export.
 
 Names are imported on first use, so the `cnnkit` command (and `cnnkit.course.collect`) works where
 nbgrader is not installed, as on Colab, which installs cnnkit without its dependencies.
@@ -11,10 +11,10 @@ from typing import Any
 from cnnkit.course.collect import CollectReport, collect, generate_feedback
 
 _HOMES = {"GradeResult": "grading", "grade_lab": "batch", "audit_release": "release",
-          "build_labs": "release", "check_in_sync": "release", "export_grades": "reports",
+          "build_labs": "release", "stale_labs": "release", "check_in_sync": "release", "export_grades": "reports",
           "summary_table": "reports"}
 
-__all__ = ["CollectReport", "GradeResult", "audit_release", "build_labs", "check_in_sync",
+__all__ = ["CollectReport", "GradeResult", "audit_release", "build_labs", "stale_labs",
            "collect", "export_grades", "generate_feedback", "grade_lab", "summary_table"]
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnkit.course.colab import read_settings
-from cnnkit.course.release import LEAK_MARKERS, audit_release, check_in_sync
+from cnnkit.course.release import LEAK_MARKERS, audit_release, stale_labs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -191,7 +191,7 @@ def check_publishable(root: Path, preview: bool) -> list[str]:
     from cnnkit.course.colab import stamp_course
 
     problems = audit_release(root)
-    problems += [f"labs/{lab} is out of date: run `./kit labs` and commit" for lab in check_in_sync(root)]
+    problems += [f"labs/{lab} is out of date: run `./kit labs` and commit" for lab in stale_labs(root)]
     settings = read_settings(root)
     if settings.repository == PLACEHOLDER_REPOSITORY and not preview:
         problems.append(f"pyproject.toml's Repository is still the placeholder {settings.repository}:"

@@ -34,8 +34,24 @@ def apply_starter_code(release: Path) -> int:
     return changed
 
 
+def require_course(root: Path) -> Path:
+    """Return ``root`` if it is a course folder (``nbgrader_config.py`` and ``solutions/``).
+
+    Raises:
+        ValueError: saying what is missing and how to point at the course.
+    """
+    missing = [name for name in ("nbgrader_config.py", "solutions") if not (root / name).exists()]
+    if missing:
+        raise ValueError(f"Received {root.resolve()} as the course folder, which has no "
+                         f"{' and no '.join(missing)}. Expected the folder that holds "
+                         "nbgrader_config.py, solutions/ and labs/. Fix: run the command there, or "
+                         "pass --course PATH.")
+    return root
+
+
 def lab_names(root: Path) -> list[str]:
     """The labs of a course: the folders of ``root/solutions`` that hold a notebook."""
+    require_course(root)
     return sorted(folder.name for folder in (root / "solutions").iterdir()
                   if folder.is_dir() and any(folder.glob("*.ipynb")))
 
@@ -69,8 +85,9 @@ def audit_release(root: Path) -> list[str]:
     return problems
 
 
-def check_in_sync(root: Path) -> list[str]:
+def stale_labs(root: Path) -> list[str]:
     """Return the labs whose committed release differs from what nbgrader generates now."""
+    require_course(root)
     stale = []
     with tempfile.TemporaryDirectory() as scratch:
         course = Path(scratch)
@@ -87,6 +104,9 @@ def check_in_sync(root: Path) -> list[str]:
                     stale.append(lab)
                     break
     return stale
+
+
+check_in_sync = stale_labs  # the old name, until the next release
 
 
 def missing_data(lab: str) -> list[str]:

@@ -1,6 +1,23 @@
-"""What students run themselves: `check` (the visible tests, per exercise) and `submit` (one archive)."""
+"""What students run themselves: `validate` (the visible tests, per exercise) and `submit` (one archive)."""
 
-from cnnkit.student.check import CheckReport, check, check_notebook
+from typing import Any
+
 from cnnkit.student.submit import SubmissionError, submit
+from cnnkit.student.validate import ValidationReport, renamed, validate, validate_notebook
 
-__all__ = ["CheckReport", "SubmissionError", "check", "check_notebook", "submit"]
+__all__ = ["SubmissionError", "ValidationReport", "submit", "validate", "validate_notebook"]
+
+
+def check(notebook: Any = None) -> ValidationReport | None:
+    """The old name of `validate` (until the next release)."""
+    renamed("cnnkit.student.check", "cnnkit.student.validate")
+    return validate(notebook)
+
+
+def check_notebook(notebook: Any, cell_timeout: int = 300) -> ValidationReport:
+    """The old name of `validate_notebook` (until the next release)."""
+    renamed("check_notebook", "validate_notebook")
+    return validate_notebook(notebook, cell_timeout)
+
+
+CheckReport = ValidationReport  # the old name, until the next release
