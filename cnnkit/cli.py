@@ -271,10 +271,12 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     grade.add_argument("--cluster", default=None, metavar="ADDRESS",
                        help="grade on the workers of a running Dask cluster instead, e.g. "
                             "tcp://scheduler:8786 (see the README: several machines)")
-    grade.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
-    grade.add_argument("--notebook-timeout", type=int, default=600,
-                       help="seconds per student before grading is stopped (default 600)")
-    defaults = GradeLimits()
+    defaults = GradeLimits()  # the one home of the defaults; the help texts quote them
+    grade.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout,
+                       help=f"seconds per cell (default {defaults.cell_timeout})")
+    grade.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout,
+                       help="seconds per student before grading is stopped "
+                            f"(default {defaults.notebook_timeout})")
     grade.add_argument("--memory-gb", type=float, default=defaults.memory_gb,
                        help="address-space limit of each grading kernel process in GiB "
                             f"(default {defaults.memory_gb:g})")

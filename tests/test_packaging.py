@@ -60,3 +60,15 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme_first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:40])
     assert "./kit test" in readme_first_screen and "./kit lab" in readme_first_screen
     assert re.search(r"^exec \./kit test$", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
+
+
+def test_the_version_is_written_once_in_the_package():
+    """Does pyproject.toml read the version from cnnkit/__init__.py, and the install agree?"""
+    from importlib.metadata import version
+
+    import cnnkit
+
+    project = _pyproject()
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cnnkit.__version__"}
+    assert version("cnnkit") == cnnkit.__version__

@@ -63,18 +63,18 @@ def ensure_assignment(course: Gradebook, template: Gradebook, lab: str) -> None:
                                                 checksum=cell.checksum)
 
 
-def merge_submission(course_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
+def merge_submission(db_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
     """Replace ``student``'s submission of ``lab`` in the course gradebook with the worker's.
 
     Returns:
         The merged (score, max_score).
     """
     with _without_autoflush_warnings():
-        return _merge(course_url, worker_db, lab, student)
+        return _merge(db_url, worker_db, lab, student)
 
 
-def _merge(course_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
-    with Gradebook(f"sqlite:///{worker_db}") as worker, open_gradebook(course_url) as course, \
+def _merge(db_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
+    with Gradebook(f"sqlite:///{worker_db}") as worker, open_gradebook(db_url) as course, \
             one_transaction(course):
         ensure_assignment(course, worker, lab)
         course.update_or_create_student(student)
@@ -110,18 +110,18 @@ def _previous_timestamp(course: Gradebook, lab: str, student: str):  # noqa: ANN
         return None
 
 
-def record_empty_submission(course_url: str, template_db, lab: str, student: str) -> float:
+def record_empty_submission(db_url: str, template_db, lab: str, student: str) -> float:
     """Give a student whose submission could not be graded a row with zero points.
 
     nbgrader leaves such a student without any row; the kit keeps the gradebook complete.
     Returns the lab's maximum score.
     """
     with _without_autoflush_warnings():
-        return _empty(course_url, template_db, lab, student)
+        return _empty(db_url, template_db, lab, student)
 
 
-def _empty(course_url: str, template_db, lab: str, student: str) -> float:
-    with Gradebook(f"sqlite:///{template_db}") as template, open_gradebook(course_url) as course, \
+def _empty(db_url: str, template_db, lab: str, student: str) -> float:
+    with Gradebook(f"sqlite:///{template_db}") as template, open_gradebook(db_url) as course, \
             one_transaction(course):
         ensure_assignment(course, template, lab)
         course.update_or_create_student(student)
