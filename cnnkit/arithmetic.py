@@ -40,7 +40,7 @@ def _padding_pixels(padding: str | int, effective_kernel: int, call: str) -> int
                      "int >= 0 (pixels added on each side).")
 
 
-def conv_output_size(input_size: int, kernel_size: int, stride: int = 1,
+def conv_output_size(input_size: int, kernel_size: int, *, stride: int = 1,
                      padding: str | int = "valid", dilation: int = 1,
                      rounding: str = "exact") -> int:
     """Return the output size, along one axis, of a convolution or pooling window.

@@ -132,8 +132,8 @@ def draw_sliding_window(image: np.ndarray, kernel: np.ndarray, row: int, column:
     image, kernel = np.asarray(image, dtype=float), np.asarray(kernel, dtype=float)
     size = kernel.shape[0]
     padded = np.pad(image, padding)
-    out_rows = conv_output_size(image.shape[0], size, stride, padding)
-    out_columns = conv_output_size(image.shape[1], size, stride, padding)
+    out_rows = conv_output_size(image.shape[0], size, stride=stride, padding=padding)
+    out_columns = conv_output_size(image.shape[1], size, stride=stride, padding=padding)
     output = np.full((out_rows, out_columns), np.nan)
     for index in range(row * out_columns + column + 1):
         r, c = divmod(index, out_columns)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnkit import checks
-from labcode import solution_namespace
+from tests.labcode import solution_namespace
 
 LAB1 = solution_namespace("lab1-convolution", (
     "setup", "conv_output_size", "pad2d", "conv2d_naive", "conv2d_fast", "pooling", "conv_params",
@@ -21,7 +21,7 @@ def test_output_size_passes_the_solution_on_every_case(capsys):
 
 def test_output_size_that_floors_instead_of_refusing_fails():
     """Is a version that silently floors (7, 3, stride 3 -> 2) caught with the divisibility hint?"""
-    def floors(n, f, padding="valid", stride=1, dilation=1):
+    def floors(n, f, *, stride=1, padding="valid", dilation=1):
         pad = {"valid": 0, "same": (f - 1) // 2, "full": f - 1}.get(padding, padding)
         return (n + 2 * pad - dilation * (f - 1) - 1) // stride + 1
 
@@ -31,8 +31,8 @@ def test_output_size_that_floors_instead_of_refusing_fails():
 
 def test_output_size_ignoring_dilation_fails_with_its_formula():
     """Is a version that ignores dilation caught, naming effective_f?"""
-    def no_dilation(n, f, padding="valid", stride=1, dilation=1):
-        return LAB1.conv_output_size(n, f, padding, stride, 1)
+    def no_dilation(n, f, *, stride=1, padding="valid", dilation=1):
+        return LAB1.conv_output_size(n, f, stride=stride, padding=padding)
 
     with pytest.raises(AssertionError, match=r"dilation=2\): expected 6, got 8\. Hint: .*effective_f"):
         checks.check_conv_output_size(no_dilation)
@@ -77,7 +77,8 @@ def test_same_padding_on_the_wrong_side_is_named():
     def top_heavy(x, w, b, stride=1, padding="valid", dilation=1):
         if padding == "same":
             top, bottom, left, right = LAB1.padding_amounts(x.shape[0], x.shape[1], w.shape[0],
-                                                            "same", stride, dilation)
+                                                            stride=stride, padding="same",
+                                                            dilation=dilation)
             x = LAB1.pad2d(x, (bottom, top, right, left))
             padding = "valid"
         return LAB1.conv2d_fast(x, w, b, stride=stride, padding=padding, dilation=dilation)
@@ -164,8 +165,8 @@ def test_numpy_only_refuses_the_lecture_arithmetic_as_lab1_answers():
     from cnnkit import arithmetic
     from cnnkit.arithmetic import conv_param_count
 
-    def conv_output_size(n, f, padding="valid", stride=1, dilation=1):
-        return arithmetic.conv_output_size(n, f, stride, padding, dilation)
+    def conv_output_size(n, f, *, stride=1, padding="valid", dilation=1):
+        return arithmetic.conv_output_size(n, f, stride=stride, padding=padding, dilation=dilation)
 
     def conv_params(f, c_in, k):
         return conv_param_count(f, c_in, k)
@@ -208,3 +209,22 @@ def test_stride_with_dilation_is_checked_against_the_zero_inserted_kernel():
     x, w, b = rng.normal(size=(9, 9, 2)), rng.normal(size=(3, 3, 2, 3)), rng.normal(size=3)
     np.testing.assert_allclose(checks.conv2d_oracle(x, w, b, stride=2, padding=2, dilation=2),
                                LAB1.conv2d_naive(x, w, b, stride=2, padding=2, dilation=2))
+
+
+def test_lab1_and_the_library_take_conv_output_size_arguments_in_one_order():
+    """Do Lab 1's conv_output_size and cnnkit.arithmetic's both take stride, padding and dilation
+    as keywords only, in that order (a positional stride is refused)?"""
+    import inspect
+
+    from cnnkit import arithmetic
+
+    def keyword_only(function):
+        return [name for name, parameter in inspect.signature(function).parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    assert keyword_only(LAB1.conv_output_size) == ["stride", "padding", "dilation"]
+    assert keyword_only(arithmetic.conv_output_size)[:3] == ["stride", "padding", "dilation"]
+    assert keyword_only(LAB1.padding_amounts) == ["stride", "padding", "dilation"]
+    for function in (LAB1.conv_output_size, arithmetic.conv_output_size):
+        with pytest.raises(TypeError):
+            function(7, 3, 2)

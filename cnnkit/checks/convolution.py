@@ -62,20 +62,20 @@ def output_size_cases(seed: int = 0, count: int = 30) -> Iterator[tuple[int, int
 
 
 def check_conv_output_size(conv_output_size: Callable, seed: int = 0, count: int = 30) -> None:
-    """Compare ``conv_output_size(n, f, padding, stride, dilation)`` with TensorFlow's shapes.
+    """Compare ``conv_output_size(n, f, stride=, padding=, dilation=)`` with TensorFlow's shapes.
 
     Where the filter does not fit (e.g. 7, 3, stride 3), a `ValueError` is expected.
 
     """
     checked = 0
     for n, f, padding, stride, dilation in output_size_cases(seed, count):
-        call = f"conv_output_size({n}, {f}, padding={padding!r}, stride={stride}, dilation={dilation})"
+        call = f"conv_output_size({n}, {f}, stride={stride}, padding={padding!r}, dilation={dilation})"
         expected = _oracle_output_size(n, f, padding, stride, dilation)
         if expected is None:
-            check_raises_value_error(conv_output_size, call, n, f, padding=padding, stride=stride,
+            check_raises_value_error(conv_output_size, call, n, f, stride=stride, padding=padding,
                                      dilation=dilation)
         else:
-            got = call_explained(conv_output_size, call, n, f, padding=padding, stride=stride,
+            got = call_explained(conv_output_size, call, n, f, stride=stride, padding=padding,
                                  dilation=dilation)
             if got != expected:
                 hint = {"same": "'same' keeps ceil(n / stride) positions, whatever the kernel.",
