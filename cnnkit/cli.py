@@ -103,8 +103,8 @@ def _course_audit(args: argparse.Namespace) -> int:
 def _course_grade(args: argparse.Namespace) -> int:
     from cnnkit.course import grade_lab, summary_table
     from cnnkit.course.gradebook import gradebook_url
-    from cnnkit.course.reports import answers_to_grade
     from cnnkit.course.limits import GradeLimits
+    from cnnkit.course.reports import answers_to_grade
     from cnnkit.course.sandbox import SandboxUnavailable
 
     limits = GradeLimits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
@@ -164,7 +164,6 @@ def _course_feedback(args: argparse.Namespace) -> int:
 
 def _course_export(args: argparse.Namespace) -> int:
     from cnnkit.course import export_grades
-
     from cnnkit.course.gradebook import gradebook_url
 
     rows = export_grades(gradebook_url(Path(args.course), args.db), Path(args.output))
@@ -230,15 +229,19 @@ DB_HELP = ("gradebook URL, e.g. postgresql://user@host/course (default: c.Course
 
 
 def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subparsers action
-    from cnnkit.course.collect import DEFAULT_PATTERN
-    from cnnkit.course.limits import GradeLimits
-
     course = commands.add_parser(
         "course",
         help="instructors: build, audit, stamp, publish, collect, grade, feedback, report, export")
     course.add_argument("--course", default=".", help="the course folder (default: here)")
     course.add_argument("--db", default=None, metavar="URL", help=DB_HELP)
     actions = course.add_subparsers(dest="course_command", required=True, metavar="ACTION")
+    _add_release_actions(actions)
+    _add_grade_action(actions)
+    _add_result_actions(actions)
+
+
+def _add_release_actions(actions: argparse._SubParsersAction) -> None:
+    """build, audit, stamp, publish: what students get, and its audit."""
     build = actions.add_parser("build", help="regenerate labs/ from solutions/ and audit it")
     build.add_argument("lab", nargs="*", help="labs to build (default: all)")
     build.set_defaults(handler=_course_build)
@@ -263,6 +266,12 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
     publish.add_argument("--preview", action="store_true",
                          help="allow the placeholder Repository address (a folder to look at)")
     publish.set_defaults(handler=_course_publish)
+
+
+def _add_grade_action(actions: argparse._SubParsersAction) -> None:
+    """grade, with the limits of `GradeLimits` (its defaults are the command's)."""
+    from cnnkit.course.limits import GradeLimits
+
     grade = actions.add_parser("grade", help="autograde a lab, in parallel, under limits")
     grade.add_argument("lab", help="the lab, e.g. lab1-convolution")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -298,6 +307,12 @@ def _add_course_commands(commands) -> None:  # noqa: ANN001 - argparse's subpars
                             "no user namespaces): it then runs as you; every row says so")
     grade.add_argument("--db", dest="db_here", default=None, metavar="URL", help=DB_HELP)
     grade.set_defaults(handler=_course_grade)
+
+
+def _add_result_actions(actions: argparse._SubParsersAction) -> None:
+    """collect (submissions in), feedback, report and export (results out)."""
+    from cnnkit.course.collect import DEFAULT_PATTERN
+
     collect = actions.add_parser("collect", help="copy submissions into submitted/STUDENT/LAB/")
     collect.add_argument("lab", help="the lab, e.g. lab1-convolution")
     collect.add_argument("source", help="a folder with one sub-folder per student, or an LMS .zip")

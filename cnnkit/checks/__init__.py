@@ -5,7 +5,9 @@ here. Every check raises `AssertionError` naming the call, the expected and rece
 hint; on success it prints one line and returns None (nbgrader would read a returned number as
 partial credit).
 
-- `cnnkit.checks.convolution`: Lab 1 (output size, padding, conv2d, pooling, speed, NumPy only).
+- `cnnkit.checks.convolution`: Lab 1's forward passes (output size, padding, conv2d, pooling,
+  parameters).
+- `cnnkit.checks.implementation`: how code runs, not what it returns: speed-up, NumPy only (Lab 1).
 - `cnnkit.checks.backward`: Lab 1's backward passes (conv, max-pool), gradient checking and a
   kernel learned by gradient descent.
 - `cnnkit.checks.models`: Keras models (shapes, parameters, probabilities, accuracy on a fixed
@@ -18,10 +20,11 @@ partial credit).
   where the quantity is determined (every lab).
 """
 
-from cnnkit.checks._common import assert_arrays_match
+from cnnkit.checks._common import assert_arrays_match as assert_arrays_match
 from cnnkit.checks.backward import *  # noqa: F403 - the labs call checks.check_conv2d etc.
 from cnnkit.checks.convolution import *  # noqa: F403
 from cnnkit.checks.evaluation import *  # noqa: F403
+from cnnkit.checks.implementation import *  # noqa: F403
 from cnnkit.checks.models import *  # noqa: F403
 from cnnkit.checks.pipeline import *  # noqa: F403
 from cnnkit.checks.predictions import *  # noqa: F403

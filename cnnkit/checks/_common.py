@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ def describe(array: np.ndarray) -> str:
     return f"{tuple(array.shape)}"
 
 
-def call_explained(function: Callable, call_text: str, *args, **kwargs):  # noqa: ANN201
+def call_explained(function: Callable, call_text: str, *args: Any, **kwargs: Any) -> Any:
     """Call a student's function; turn any exception into an AssertionError naming the call."""
     try:
         return function(*args, **kwargs)
@@ -27,7 +28,7 @@ def call_explained(function: Callable, call_text: str, *args, **kwargs):  # noqa
         raise AssertionError(f"{call_text} raised {type(error).__name__}: {error}") from None
 
 
-def assert_arrays_match(got, expected: np.ndarray, call_text: str, hint: str = "",
+def assert_arrays_match(got: Any, expected: np.ndarray, call_text: str, hint: str = "",
                         atol: float = 1e-6, rtol: float = 1e-6) -> None:
     """Assert ``got`` has the shape and values of ``expected``; explain the first difference."""
     try:
@@ -45,3 +46,17 @@ def assert_arrays_match(got, expected: np.ndarray, call_text: str, hint: str = "
             f"{call_text}: {int(wrong.sum())} of {wrong.size} values differ; first at index "
             f"{first}: expected {expected[first]:.6g}, got {got[first]:.6g}."
             f"{' Hint: ' + hint if hint else ''}")
+
+
+def require_model(model: Any, name: str) -> None:
+    """Assert ``model`` is a built ``keras.Model``; ``name`` says which call returned it."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise AssertionError(
+            f"{name}: expected a keras.Model, got {type(model).__name__}"
+            f"{' (did the function forget to return the model?)' if model is None else ''}.")
+    if not model.built:
+        raise AssertionError(
+            f"{name} is not built, so its layers have no shapes yet. Fix: start it with "
+            "keras.Input(shape=(height, width, channels)).")

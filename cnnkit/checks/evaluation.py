@@ -39,11 +39,11 @@ def check_confusion_matrix(confusion_matrix: Callable, seed: int = 0) -> None:
     cases = [(np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 2, 1]), 3),
              (np.array([3, 3, 0]), np.array([0, 3, 3]), 5)]
     cases += [(rng.integers(0, 10, 200), rng.integers(0, 10, 200), 10) for _ in range(3)]
-    for labels, predictions, classes in cases:
+    for labels, predictions, num_classes in cases:
         call = (f"confusion_matrix(labels={labels.tolist()[:6]}..., "
-                f"predictions={predictions.tolist()[:6]}..., num_classes={classes})")
-        got = _call_keeping_inputs(confusion_matrix, call, labels, predictions, classes)
-        expected = tf.math.confusion_matrix(labels, predictions, num_classes=classes).numpy()
+                f"predictions={predictions.tolist()[:6]}..., num_classes={num_classes})")
+        got = _call_keeping_inputs(confusion_matrix, call, labels, predictions, num_classes)
+        expected = tf.math.confusion_matrix(labels, predictions, num_classes=num_classes).numpy()
         if not np.issubdtype(np.asarray(got).dtype, np.integer):
             raise AssertionError(f"{call}: expected an array of integer counts, got dtype "
                                  f"{np.asarray(got).dtype}. Hint: np.zeros(..., dtype=int).")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import call_explained
+from cnnkit.checks._common import call_explained, require_model
 from cnnkit.train import current_profile, load_weights, subset, weights_path_for
 
 GRADING_SLICE_SIZE = 2000
@@ -25,19 +25,6 @@ __all__ = [
     "check_float32_output", "check_probabilities", "check_saved_accuracy", "check_scales_inputs",
     "check_trains", "check_vgg_blocks", "grading_slice",
 ]
-
-
-def _require_model(model: Any, name: str) -> None:
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise AssertionError(
-            f"{name}: expected a keras.Model, got {type(model).__name__}"
-            f"{' (did the function forget to return the model?)' if model is None else ''}.")
-    if not model.built:
-        raise AssertionError(
-            f"{name} is not built, so its layers have no shapes yet. Fix: start it with "
-            "keras.Input(shape=(height, width, channels)).")
 
 
 def _layer_outputs(model: Any, name: str) -> list[tuple[str, tuple]]:
@@ -56,29 +43,29 @@ def _layer_outputs(model: Any, name: str) -> list[tuple[str, tuple]]:
 
 
 def check_probabilities(model: Any, input_shape: tuple[int, ...] = (28, 28, 1),
-                        classes: int = 10, name: str = "model") -> None:
-    """Assert ``model`` maps a batch of `uint8` images to ``classes`` probabilities per image.
+                        num_classes: int = 10, name: str = "model") -> None:
+    """Assert ``model`` maps a batch of `uint8` images to ``num_classes`` probabilities per image.
 
     Args:
         model: a Keras model taking images of ``input_shape`` (values 0..255).
         input_shape: `(height, width, channels)` of one image.
-        classes: the number of classes.
+        num_classes: the number of classes.
         name: how the model is called in messages.
     """
-    _require_model(model, name)
+    require_model(model, name)
     images = np.random.default_rng(0).integers(0, 256, size=(8, *input_shape), dtype=np.uint8)
     call = f"{name}.predict(8 images of shape {input_shape})"
     outputs = np.asarray(call_explained(model.predict, call, images, verbose=0))
-    if outputs.shape != (8, classes):
-        raise AssertionError(f"{call}: expected an output of shape (8, {classes}), got "
-                             f"{outputs.shape}. Hint: end with Dense({classes}).")
+    if outputs.shape != (8, num_classes):
+        raise AssertionError(f"{call}: expected an output of shape (8, {num_classes}), got "
+                             f"{outputs.shape}. Hint: end with Dense({num_classes}).")
     sums = outputs.sum(axis=1)
     if (outputs < 0).any() or not np.allclose(sums, 1.0, atol=1e-3):
         raise AssertionError(
             f"{call}: expected probabilities (non-negative, each row summing to 1), got rows "
             f"summing to {np.round(sums[:3], 3).tolist()}... with minimum {outputs.min():.3g}. "
             "Hint: the last layer needs activation='softmax'.")
-    print(f"{name}: {classes} probabilities per image.")
+    print(f"{name}: {num_classes} probabilities per image.")
 
 
 def check_feature_map(model: Any, expected: tuple[int, ...], name: str = "model") -> None:
@@ -87,7 +74,7 @@ def check_feature_map(model: Any, expected: tuple[int, ...], name: str = "model"
     The feature map is the output of the last layer whose output is still an image
     `(height, width, channels)`, i.e. what enters the classifier head.
     """
-    _require_model(model, name)
+    require_model(model, name)
     shapes = _layer_outputs(model, name)
     images = [(layer, shape) for layer, shape in shapes if len(shape) == 3]
     if not images:
@@ -106,7 +93,7 @@ def check_feature_map(model: Any, expected: tuple[int, ...], name: str = "model"
 def check_parameter_count(model: Any, expected: int, name: str = "model",
                           hint: str = "") -> None:
     """Assert ``model`` has exactly ``expected`` parameters (trainable and not)."""
-    _require_model(model, name)
+    require_model(model, name)
     got = model.count_params()
     if got != expected:
         rows = ", ".join(f"{layer.name} {layer.count_params():,}" for layer in model.layers)
@@ -118,8 +105,8 @@ def check_parameter_count(model: Any, expected: int, name: str = "model",
 def check_fewer_parameters(small: Any, large: Any, small_name: str = "convnet",
                            large_name: str = "mlp") -> None:
     """Assert ``small`` has fewer parameters than ``large``."""
-    _require_model(small, small_name)
-    _require_model(large, large_name)
+    require_model(small, small_name)
+    require_model(large, large_name)
     if small.count_params() >= large.count_params():
         raise AssertionError(
             f"{small_name} has {small.count_params():,} parameters, not fewer than {large_name}'s "
@@ -187,7 +174,7 @@ def check_saved_accuracy(build: Callable[[], Any], name: str, minimum: float,
             f"(it writes {weights.name} beside the notebook) and hand the file in with it.")
     builder = f"{getattr(build, '__name__', 'build')}()"
     model = call_explained(build, builder)
-    _require_model(model, builder)
+    require_model(model, builder)
     try:
         load_weights(model, weights)
     except ValueError as error:
@@ -226,7 +213,7 @@ def check_scales_inputs(model: Any, name: str = "model", largest: float = 5.0) -
     """
     import keras
 
-    _require_model(model, name)
+    require_model(model, name)
     scaling = (keras.layers.Rescaling, keras.layers.Normalization)
     for layer in model.layers:
         if isinstance(layer, scaling):
@@ -255,7 +242,7 @@ def check_layers(model: Any, at_least: dict[str, int], name: str = "model") -> N
     """
     import keras
 
-    _require_model(model, name)
+    require_model(model, name)
     for kind, count in at_least.items():
         found = sum(isinstance(layer, getattr(keras.layers, kind)) for layer in model.layers)
         if found < count:
@@ -268,7 +255,7 @@ def check_layers(model: Any, at_least: dict[str, int], name: str = "model") -> N
 
 def check_parameter_budget(model: Any, budget: int, name: str = "model") -> None:
     """Assert ``model`` has at most ``budget`` parameters."""
-    _require_model(model, name)
+    require_model(model, name)
     if model.count_params() > budget:
         raise AssertionError(f"{name}: {model.count_params():,} parameters, over the budget of "
                              f"{budget:,}. Hint: check the widths, and pool before the head.")
@@ -279,7 +266,7 @@ def check_doubling_widths(model: Any, name: str = "model") -> None:
     """Assert the `Conv2D` widths come in blocks whose width doubles from one block to the next."""
     import keras
 
-    _require_model(model, name)
+    require_model(model, name)
     widths = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     blocks = [width for index, width in enumerate(widths)
               if index == 0 or width != widths[index - 1]]
@@ -322,7 +309,7 @@ def check_vgg_blocks(model: Any, widths: tuple[int, ...], batch_norm: bool = Tru
     """
     import keras
 
-    _require_model(model, name)
+    require_model(model, name)
     unit = ["BN", "ReLU"] if batch_norm else ["ReLU"]
     expected = [word for width in widths
                 for word in [f"Conv2D({width})", *unit, f"Conv2D({width})", *unit, "MaxPool"]]
@@ -373,7 +360,7 @@ def check_float32_output(build: Callable[[], Any], name: str = "model") -> None:
         model = call_explained(build, f"{name} under mixed precision")
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    _require_model(model, name)
+    require_model(model, name)
     dtype = str(model.outputs[0].dtype)
     if "float32" not in dtype:
         raise AssertionError(f"{name}: under mixed precision the output is {dtype}; expected "
@@ -389,7 +376,7 @@ def check_compiled(model: Any, label_smoothing: float, name: str = "model") -> N
     """
     import keras
 
-    _require_model(model, name)
+    require_model(model, name)
     if getattr(model, "optimizer", None) is None:
         raise AssertionError(f"{name} is not compiled. Fix: call model.compile(...) and return "
                              "the model.")
@@ -419,7 +406,7 @@ def check_trains(build: Callable[[], Any], images: np.ndarray, labels: np.ndarra
 
     keras.utils.set_random_seed(0)
     model = call_explained(build, f"{getattr(build, '__name__', name)}()")
-    _require_model(model, name)
+    require_model(model, name)
     if not model.trainable_weights:
         raise AssertionError(f"{name} has no trainable weights, so it cannot learn. Hint: look "
                              "for trainable=False on the model or its layers.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +32,14 @@ _BATCH = 16
 
 
 def marked_images(count: int, seed: int = 0, shape: tuple[int, int, int] = (32, 32, 3),
-                  classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+                  num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """``count`` uint8 images whose pixels all encode their index, and random labels."""
     if count >= _MARK:
         raise ValueError(f"at most {_MARK - 1} marked images; received {count}.")
     rng = np.random.default_rng(seed)
     texture = rng.integers(0, 3, size=(count, *shape))
     images = (np.arange(1, count + 1)[:, None, None, None] + _MARK * texture).astype(np.uint8)
-    return images, rng.integers(0, classes, size=count)
+    return images, rng.integers(0, num_classes, size=count)
 
 
 def _source_of(image: np.ndarray) -> int | None:
@@ -68,7 +69,7 @@ def _call_text(images: np.ndarray, training: bool, batch_size: int, **kwargs) ->
 
 
 def _dataset(make_pipeline: Callable, call: str, images: np.ndarray, labels: np.ndarray,
-             **kwargs):  # noqa: ANN202 - a tf.data.Dataset
+             **kwargs: Any) -> Any:  # a tf.data.Dataset
     import tensorflow as tf
 
     dataset = call_explained(make_pipeline, call, images.copy(), labels.copy(), **kwargs)
@@ -95,8 +96,8 @@ def _classes(targets: np.ndarray) -> np.ndarray:
     return targets.argmax(axis=-1) if targets.ndim == 2 else targets.reshape(-1).astype(int)
 
 
-def _epoch(make_pipeline: Callable, images: np.ndarray, labels: np.ndarray, dataset=None,
-           **kwargs) -> tuple[str, np.ndarray, np.ndarray]:  # noqa: ANN001
+def _epoch(make_pipeline: Callable, images: np.ndarray, labels: np.ndarray, dataset: Any = None,
+           **kwargs) -> tuple[str, np.ndarray, np.ndarray]:
     """One epoch as (call text, images float64 (N, H, W, C), class indices (N,))."""
     call = _call_text(images, **kwargs)
     if dataset is None:

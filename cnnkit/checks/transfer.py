@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import call_explained
-from cnnkit.checks.models import _require_model, check_saved_accuracy
+from cnnkit.checks._common import call_explained, require_model
+from cnnkit.checks.models import check_saved_accuracy
 from cnnkit.train import under_nbgrader
 from cnnkit.transfer import GRADED_TRACK, AugmentationSettings, chosen_track
 
@@ -152,7 +152,7 @@ def check_transfer_model(model: Any, backbone: Any, augmentation: Any, num_class
                          input_shape: tuple[int, ...]) -> None:
     """Assert ``model`` = ``augmentation`` -> preprocessing -> ``backbone`` -> global average
     pooling -> softmax over ``num_classes``, taking raw images of ``input_shape``."""
-    _require_model(model, "build_transfer_model(...)")
+    require_model(model, "build_transfer_model(...)")
     if tuple(model.input_shape[1:]) != tuple(input_shape):
         raise AssertionError(f"The model takes inputs of shape {model.input_shape}; expected "
                              f"(None, {', '.join(map(str, input_shape))}): raw images.")

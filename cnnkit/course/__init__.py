@@ -8,14 +8,14 @@ from importlib import import_module
 from typing import Any
 
 # Imported now: nbgrader-free, and `collect` must name the function, not its module.
-from cnnkit.course.collect import CollectReport, collect, generate_feedback
+from cnnkit.course.collect import CollectReport, collect
 
-_HOMES = {"GradeResult": "grading", "grade_lab": "batch", "audit_release": "release",
-          "build_labs": "release", "stale_labs": "release", "check_in_sync": "release", "export_grades": "reports",
-          "summary_table": "reports"}
+_HOMES = {"GradeResult": "grading", "audit_release": "release", "build_labs": "release",
+          "check_in_sync": "release", "export_grades": "reports", "generate_feedback": "feedback",
+          "grade_lab": "batch", "stale_labs": "release", "summary_table": "reports"}
 
-__all__ = ["CollectReport", "GradeResult", "audit_release", "build_labs", "stale_labs",
-           "collect", "export_grades", "generate_feedback", "grade_lab", "summary_table"]
+__all__ = ["CollectReport", "GradeResult", "audit_release", "build_labs", "collect", "export_grades",
+           "generate_feedback", "grade_lab", "stale_labs", "summary_table"]
 
 
 def __getattr__(name: str) -> Any:

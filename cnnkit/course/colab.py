@@ -55,7 +55,9 @@ class ColabNeeds:
     note: str = ""
 
 
-# The data sets each notebook reads (its `load_*` calls; Lab 4's offline track reads Fashion-MNIST).
+# The one list of the data sets each notebook reads (its `load_*` calls; Lab 4's offline track reads
+# MNIST digits): the Colab cells fetch them, `course audit` skips a lab without them, and the
+# tests skip a notebook whose data is not in the cache.
 NOTEBOOK_NEEDS: dict[str, ColabNeeds] = {
     "01-why-convolutions": ColabNeeds(("mnist", "fashion_mnist")),
     "02-convolution-operation": ColabNeeds(),
@@ -189,7 +191,7 @@ def colab_cell_source(settings: ColabSettings, needs: ColabNeeds) -> str:
         lines.append(f"    # {needs.note}")
     if needs.datasets:
         names = ", ".join(f'"{name}"' for name in needs.datasets)
-        lines += [f"    steps += [(f\"fetch the data set {{name}}\", [sys.executable, \"-m\", "
+        lines += ["    steps += [(f\"fetch the data set {name}\", [sys.executable, \"-m\", "
                   "\"cnnkit\", \"data\", \"fetch\", name])",
                   f"              for name in [{names}]]"]
     lines += [
