@@ -195,7 +195,7 @@ def mobilenet_backbone(image_size: tuple[int, int] = (160, 160), pretrained: boo
     try:
         return keras.applications.MobileNetV2(input_shape=(*image_size, 3), include_top=False,
                                               weights=wanted)
-    except Exception as error:  # a failed download surfaces as several exception types
+    except Exception as error:  # noqa: BLE001 - a failed download surfaces as several types
         raise RuntimeError(
             f"Could not load MobileNetV2's ImageNet weights ({type(error).__name__}: {error}). "
             "They are downloaded once into ~/.keras/models and need internet access. Fix: run "

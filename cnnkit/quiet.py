@@ -73,10 +73,10 @@ class _QuietLoader(importlib.abc.Loader):
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
 
-    def create_module(self, spec):  # noqa: ANN001 - importlib protocol
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> object | None:
         return self._loader.create_module(spec)
 
-    def exec_module(self, module) -> None:  # noqa: ANN001 - importlib protocol
+    def exec_module(self, module: object) -> None:
         with captured_stderr_fd():
             self._loader.exec_module(module)
             # Device discovery prints "failed call to cuInit" on machines without a GPU driver;
@@ -86,7 +86,8 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _TensorFlowFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):  # noqa: ANN001 - importlib protocol
+    def find_spec(self, fullname: str, path: object, target: object = None,
+                  ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "tensorflow":
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)

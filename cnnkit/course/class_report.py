@@ -133,15 +133,18 @@ def write_report(db_url: str, root: Path, lab: str, output: Path, top: int = 3) 
         rows.append(f"<tr><td>{html.escape(test.name)}</td><td>{test.max_score:g}</td>"
                     f"<td>{test.pass_rate:.0%} ({test.passed}/{test.attempts})</td>"
                     f"<td><ul>{reasons or '<li>-</li>'}</ul></td></tr>")
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(lab)}: class report</title>
+    full_marks = sum(score >= maximum for score in scores)
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>{html.escape(lab)}: class report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:auto}}td{{vertical-align:top;padding:4px}}
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}code{{white-space:pre-wrap}}</style>
 </head><body><h1>{html.escape(lab)}: class report</h1>
-<p>{len(scores)} graded submissions; mean {mean:.1f} / {maximum:g}; full marks: {sum(s >= maximum for s in scores)}.</p>
+<p>{len(scores)} graded submissions; mean {mean:.1f} / {maximum:g}; full marks: {full_marks}.</p>
 <img alt="score distribution" src="data:image/png;base64,{distribution}">
 <img alt="pass rate per test" src="data:image/png;base64,{rates}">
 <h2>Tests, hardest first, with the most frequent failures</h2>
-<table><tr><th>test</th><th>points</th><th>full points</th><th>most frequent failure messages (with their hints)</th></tr>
+<table><tr><th>test</th><th>points</th><th>full points</th>
+<th>most frequent failure messages (with their hints)</th></tr>
 {''.join(rows)}</table></body></html>
 """
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,26 +13,22 @@ grades a whole class with this, on Dask workers.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import os
 import re
 import resource
 import shutil
 import subprocess
-import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from cnnkit.course.limits import GradeLimits
 from cnnkit.course.nbgrader_cli import run_nbgrader
-from cnnkit.quiet import GRADING_IGNORE_STDERR
 from cnnkit.course.sandbox import KernelSettings, RunFolderGuard, nbgrader_kernel_config
 from cnnkit.course.sandbox_workspace import end_sandbox, sandbox_kernel
-
+from cnnkit.quiet import GRADING_IGNORE_STDERR
 
 
 @dataclass

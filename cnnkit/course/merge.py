@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from nbgrader.api import Gradebook
 
@@ -63,7 +64,7 @@ def ensure_assignment(course: Gradebook, template: Gradebook, lab: str) -> None:
                                                 checksum=cell.checksum)
 
 
-def merge_submission(db_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
+def merge_submission(db_url: str, worker_db: Path, lab: str, student: str) -> tuple[float, float]:
     """Replace ``student``'s submission of ``lab`` in the course gradebook with the worker's.
 
     Returns:
@@ -73,7 +74,7 @@ def merge_submission(db_url: str, worker_db, lab: str, student: str) -> tuple[fl
         return _merge(db_url, worker_db, lab, student)
 
 
-def _merge(db_url: str, worker_db, lab: str, student: str) -> tuple[float, float]:
+def _merge(db_url: str, worker_db: Path, lab: str, student: str) -> tuple[float, float]:
     with Gradebook(f"sqlite:///{worker_db}") as worker, open_gradebook(db_url) as course, \
             one_transaction(course):
         ensure_assignment(course, worker, lab)
@@ -110,7 +111,7 @@ def _previous_timestamp(course: Gradebook, lab: str, student: str):  # noqa: ANN
         return None
 
 
-def record_empty_submission(db_url: str, template_db, lab: str, student: str) -> float:
+def record_empty_submission(db_url: str, template_db: Path, lab: str, student: str) -> float:
     """Give a student whose submission could not be graded a row with zero points.
 
     nbgrader leaves such a student without any row; the kit keeps the gradebook complete.
@@ -120,7 +121,7 @@ def record_empty_submission(db_url: str, template_db, lab: str, student: str) ->
         return _empty(db_url, template_db, lab, student)
 
 
-def _empty(db_url: str, template_db, lab: str, student: str) -> float:
+def _empty(db_url: str, template_db: Path, lab: str, student: str) -> float:
     with Gradebook(f"sqlite:///{template_db}") as template, open_gradebook(db_url) as course, \
             one_transaction(course):
         ensure_assignment(course, template, lab)

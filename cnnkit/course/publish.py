@@ -176,7 +176,8 @@ def student_readme(root: Path) -> str:
                            f"'{STUDENT_README_END}' section. Fix: mark the students' part of it.")
     body = text[start + len(STUDENT_README_START):end].strip()
     # Links into what stays with the instructors (benchmarks, tests) keep their text only.
-    body = re.sub(r"\[([^\]]+)\]\((?:%s)/[^)]*\)" % "|".join(NEVER_PUBLISHED), r"\1", body)
+    never = "|".join(NEVER_PUBLISHED)
+    body = re.sub(rf"\[([^\]]+)\]\((?:{never})/[^)]*\)", r"\1", body)
     return ("# cnnkit — the student edition\n\n"
             "Lecture notebooks and four graded labs on convolutional neural networks, with the\n"
             "`cnnkit` package they import. On a fresh Linux machine with Python 3.10+:\n\n"

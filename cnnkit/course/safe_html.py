@@ -4,9 +4,10 @@ Formgrader and the feedback pages render the autograded notebook as HTML inside 
 logged-in Jupyter. `c.HTMLExporter.sanitize_html = True` cleans outputs there, but Formgrader's
 own template renders Markdown cells unsanitised, so a written answer holding
 ``<img src=x onerror=...>`` would run script with the instructor's rights. After nbgrader has
-scored the notebook, this step replaces each Markdown cell by its rendering, cleaned with bleach: tags and attributes outside a short safe list are shown as
-text, and links other than http(s) and mailto lose their target; text, emphasis, lists, code,
-tables, images, links and maths stay.
+scored the notebook, this step replaces each Markdown cell by its rendering, cleaned with
+bleach: tags and attributes outside a short safe list are shown as text, and links other than
+http(s) and mailto lose their target; text, emphasis, lists, code, tables, images, links and
+maths stay.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnkit.course.grading import GradeResult, grade_student
-from cnnkit.course.sandbox_workspace import shared_kernel_settings
 from cnnkit.course.limits import GradeLimits
 from cnnkit.course.sandbox import SandboxUnavailable, sandbox_support
+from cnnkit.course.sandbox_workspace import shared_kernel_settings
 
 MAX_FILE_BYTES = 2 << 30  # a submitted file larger than this is not sent (collect caps at 2 GiB)
 

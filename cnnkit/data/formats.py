@@ -15,6 +15,7 @@ import pickle
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         "dtype": np.dtype,
     }
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+    def find_class(self, module: str, name: str) -> Any:
         if module.startswith("numpy") and name in self._allowed:
             return self._allowed[name]
         if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2

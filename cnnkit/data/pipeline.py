@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray | None = None, *, batch_size: int = 32,
                  shuffle: bool = False, seed: int | None = None, map_fn: Callable | None = None,
-                 cache: bool = False, drop_remainder: bool = False):
+                 cache: bool = False, drop_remainder: bool = False) -> Any:  # a tf.data.Dataset
     """Build a `tf.data.Dataset` of `(images, labels)` batches.
 
     Steps, in order: slice → cache (optional) → shuffle (optional, the whole set, reshuffled

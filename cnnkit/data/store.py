@@ -13,14 +13,13 @@ import contextlib
 import os
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from cnnkit.data.errors import ChecksumError, DataFormatError, DataNotFoundError
 from cnnkit.data.formats import gunzip_if_needed, is_gzip, parse_cifar_batch, sha256_of
@@ -317,7 +316,7 @@ def _progress_printer(label: str, total: int | None) -> Callable[[int], None]:
 def download_file(url: str, destination: Path, file: DataFile, form_kind: str,
                   progress: bool = True, timeout: float = 30.0) -> Path:
     """Download ``url`` to ``destination`` atomically and verify it against ``file``."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - registry URLs
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         show = _progress_printer(destination.name, total) if progress else (lambda done: None)
         with atomic_output(destination) as output:
