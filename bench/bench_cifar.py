@@ -1,6 +1,6 @@
 """Benchmark Lab 3's recipe: training throughput on CIFAR-shaped data, and accuracy on real images.
 
-Usage: .venv/bin/python bench/bench_cifar.py [--fashion-epochs 10] [--skip-fashion]
+Usage: .venv/bin/python -m bench.bench_cifar [--fashion-epochs 10] [--skip-fashion]
        (writes bench/results/cifar.md and cifar.json)
 
 1. Throughput (images/s, second epoch) on random uint8 data of CIFAR shape, no accuracy:
@@ -23,18 +23,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ["CNNKIT_PROFILE"] = "full"
 
 import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from labcode import solution_namespace  # noqa: E402
+from tests.labcode import solution_namespace  # noqa: E402
 
 THROUGHPUT_IMAGES = 5120
 
@@ -159,7 +157,8 @@ def fashion(epochs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_cifar",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--fashion-epochs", type=int, default=10)
     parser.add_argument("--skip-fashion", action="store_true")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Benchmark Lab 1's convolutions: naive loops vs vectorised vs SciPy vs tf.nn.conv2d.
 
-Usage: .venv/bin/python bench/bench_conv.py   (writes bench/results/conv.md and conv.json)
+Usage: .venv/bin/python -m bench.bench_conv   (writes bench/results/conv.md and conv.json)
 
 The lab's functions are taken from the solution notebook, so the numbers describe what the
 course recommends. Times are the best of several runs (one run for the naive version).
@@ -14,18 +14,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+import cnnkit  # noqa: F401 - quiet TensorFlow import
+from cnnkit.checks import time_call
+from tests.labcode import solution_namespace
 
-import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from cnnkit.checks import time_call  # noqa: E402
-from labcode import solution_namespace  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 lab = solution_namespace("lab1-convolution", ("setup", "conv_output_size", "pad2d", "conv2d_naive",
                                               "conv2d_fast"))

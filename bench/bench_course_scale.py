@@ -1,6 +1,6 @@
 """Benchmark grading a class: 40 Lab 1 submissions with --jobs 1, --jobs 2, and --cluster.
 
-Usage: .venv/bin/python bench/bench_course_scale.py   (writes bench/results/scale.md and .json)
+Usage: .venv/bin/python -m bench.bench_course_scale   (writes bench/results/scale.md and .json)
 
 The 40 submissions are bench_grading.py's fixed mix twice over (20 correct, 10 partly wrong,
 10 broken). `--cluster` grades on a Dask scheduler and two workers of one thread each, started
@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.bench_grading import make_submissions
+from cnnkit.course import grade_lab
+from cnnkit.course.grading import GradeLimits
+from tests.submissions import LAB
 
-from bench_grading import LAB, make_submissions  # noqa: E402
-from cnnkit.course import grade_lab  # noqa: E402
-from cnnkit.course.grading import GradeLimits  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # Seconds per submission with 2 workers on this machine for Labs 2 and 4, measured in the course
 # that issue 16 reports (Lab 3's real CIFAR-10 grading has not been measured here: no data set).

@@ -1,6 +1,6 @@
 """Benchmark `cnnkit course grade`: 20 Lab 1 submissions with one and with two workers.
 
-Usage: .venv/bin/python bench/bench_grading.py   (writes bench/results/grading.md and .json)
+Usage: .venv/bin/python -m bench.bench_grading   (writes bench/results/grading.md and .json)
 
 The submissions are a fixed mix, built from the solution and the release: 10 correct, 5 partly
 wrong (one or two parts missing), 5 broken (not JSON, an infinite loop, a dying kernel, a
@@ -13,21 +13,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from cnnkit.course import grade_lab
+from cnnkit.course.grading import GradeLimits
+from cnnkit.course.sandbox import sandbox_support
+from tests.labcode import make_course
+from tests.submissions import LAB, NOTEBOOK, RELEASE, SOLUTION, dump_notebook, edited
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from cnnkit.course import grade_lab  # noqa: E402
-from cnnkit.course.grading import GradeLimits  # noqa: E402
-from cnnkit.course.sandbox import sandbox_support  # noqa: E402
-from labcode import make_course  # noqa: E402
-from test_course import NOTEBOOK, RELEASE, SOLUTION, _dump, edited  # noqa: E402
-
-LAB = "lab1-convolution"
 
 
 def release_cell(grade_id: str) -> str:
@@ -37,18 +33,18 @@ def release_cell(grade_id: str) -> str:
 
 def submissions() -> dict[str, bytes | None]:
     """20 submissions: name -> notebook bytes (None: no notebook)."""
-    result: dict[str, bytes | None] = {f"correct{i:02d}": _dump(SOLUTION) for i in range(10)}
+    result: dict[str, bytes | None] = {f"correct{i:02d}": dump_notebook(SOLUTION) for i in range(10)}
     for i, parts in enumerate([("conv_params",), ("pooling",), ("conv2d_backward",),
                                ("conv_params", "pooling"), ("conv2d_fast", "conv2d_backward")]):
         notebook = SOLUTION
         for part in parts:
             notebook = edited(notebook, part, release_cell(part))
-        result[f"partial{i}"] = _dump(notebook)
-    result["broken_json"] = _dump(SOLUTION)[:3000]
-    result["broken_loop"] = _dump(edited(SOLUTION, "conv_params", "while True:\n    pass\n"))
-    result["broken_exit"] = _dump(edited(SOLUTION, "conv_params", "import os\nos._exit(1)\n"))
+        result[f"partial{i}"] = dump_notebook(notebook)
+    result["broken_json"] = dump_notebook(SOLUTION)[:3000]
+    result["broken_loop"] = dump_notebook(edited(SOLUTION, "conv_params", "while True:\n    pass\n"))
+    result["broken_exit"] = dump_notebook(edited(SOLUTION, "conv_params", "import os\nos._exit(1)\n"))
     result["broken_missing"] = None
-    result["broken_syntax"] = _dump(edited(SOLUTION, "conv_params", "def conv_params(:\n"))
+    result["broken_syntax"] = dump_notebook(edited(SOLUTION, "conv_params", "def conv_params(:\n"))
     return result
 
 

@@ -1,6 +1,6 @@
 """Benchmark the story of Lab 3's training run: initial loss, overfitting 200 images, the ablation.
 
-Usage: nice -n 10 .venv/bin/python bench/bench_lab3_story.py [--seeds 0 1] [--report-only]
+Usage: nice -n 10 .venv/bin/python -m bench.bench_lab3_story [--seeds 0 1] [--report-only]
        (writes bench/results/lab3_story.md and lab3_story.json)
 
 The real CIFAR-10 has no offline source here, so the stand-in is the real Fashion-MNIST, each
@@ -22,20 +22,17 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 os.environ["CNNKIT_PROFILE"] = "full"
 
 import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from bench_cifar import fashion_as_cifar  # noqa: E402
-from labcode import solution_namespace  # noqa: E402
+from bench.bench_cifar import fashion_as_cifar  # noqa: E402
+from tests.labcode import solution_namespace  # noqa: E402
 
 CELLS = ("setup", "make_pipeline", "build_vgg", "warmup_cosine", "recipe", "compile_vgg",
          "initial_loss", "overfit", "ablation_setup", "ablation_run")
@@ -81,7 +78,7 @@ def write_report(report: dict) -> None:
     lines = [
         "# Lab 3's story on a stand-in: initial loss, overfitting 200 images, the ablation\n",
         f"Measured {report['date']} on {report['machine']}, with `nice`, by "
-        "`bench/bench_lab3_story.py` running the lab's own cells from the solution notebook. "
+        "`python -m bench.bench_lab3_story` running the lab's own cells from the solution notebook. "
         "**Stand-in data:** real Fashion-MNIST, each image padded to 32x32 and repeated over 3 "
         "channels (no CIFAR-10 offline); on CIFAR-10 the numbers differ. "
         f"Whole run: {report['seconds'] / 60:.1f} minutes.\n",
@@ -124,7 +121,8 @@ def write_report(report: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_lab3_story",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="seeds for the ablation (0 is the lab's own run)")
     parser.add_argument("--report-only", action="store_true",

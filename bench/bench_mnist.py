@@ -1,6 +1,6 @@
 """Benchmark Lab 2's ConvNet recipe against the Keras "Simple MNIST convnet" example, on real MNIST.
 
-Usage: .venv/bin/python bench/bench_mnist.py [--seeds 0 1 2] [--keras-seeds 0]
+Usage: .venv/bin/python -m bench.bench_mnist [--seeds 0 1 2] [--keras-seeds 0]
        (writes bench/results/mnist.md and mnist.json; about 10 minutes on 2 CPU cores)
 
 Both recipes train as published or as the lab teaches, on the same 60,000 images with
@@ -23,18 +23,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ["CNNKIT_PROFILE"] = "full"  # the lab's cells load the whole training set
 
 import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from labcode import solution_namespace  # noqa: E402
+from tests.labcode import solution_namespace  # noqa: E402
 
 TARGET = 0.99
 
@@ -107,7 +105,8 @@ def run(name: str, model, compile_model, epochs: int, batch: int, train, test, s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_mnist",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--keras-seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Measure Lab 2's shifted-digits curve: MLP, ConvNet, GAP ConvNet, shift-trained ConvNet, on real MNIST.
 
-Usage: nice .venv/bin/python bench/bench_shift.py [--seeds 0 1 2]
+Usage: nice .venv/bin/python -m bench.bench_shift [--seeds 0 1 2]
        (writes bench/results/shift.md and shift.json; about 4 minutes per seed on 2 CPU cores)
 
 Every model comes from the Lab 2 solution notebook's own cells (`build_mlp`, `build_convnet`,
@@ -18,18 +18,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ["CNNKIT_PROFILE"] = "full"  # the lab's cells load the whole training set
 
 import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from labcode import solution_namespace  # noqa: E402
+from tests.labcode import solution_namespace  # noqa: E402
 
 CELLS = ("setup", "load_data", "recipe", "build_mlp", "build_convnet", "shift_images",
          "shift_helpers", "build_gap_convnet", "shift_training")
@@ -56,7 +54,8 @@ def train_and_measure(lab, label: str, build, epochs: int, batch: int, seed: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_shift",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
 
@@ -92,7 +91,7 @@ def write_report(report: dict) -> None:
     seeds = sorted({run["seed"] for run in runs})
     lines = ["# Lab 2: shifted digits — ConvNet, GAP head, training with random shifts\n",
              f"Measured {report['date']} on {report['machine']}, real MNIST, with the Lab 2 "
-             f"solution notebook's own cells (`bench/bench_shift.py`), seeds {seeds}. Accuracy on "
+             f"solution notebook's own cells (`python -m bench.bench_shift`), seeds {seeds}. Accuracy on "
              "the 2,000 graded test images shifted by 0–6 pixels; shift training uses "
              f"`RandomTranslation({report['max_shift']}, {report['max_shift']})` (up to "
              f"{report['max_shift'] * 28:.1f} px each way). Time: training wall time, validation "

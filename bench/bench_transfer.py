@@ -1,6 +1,6 @@
 """Benchmark Lab 4's offline track: when transfer pays, and which augmentation helps.
 
-Usage: .venv/bin/python bench/bench_transfer.py [--seeds 3] [--quick]
+Usage: .venv/bin/python -m bench.bench_transfer [--seeds 3] [--quick]
        (writes bench/results/transfer.md and transfer.json)
 
 Everything runs through the lab's own cells (the solution notebook's functions and its
@@ -24,20 +24,17 @@ import argparse
 import json
 import os
 import platform
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ["CNNKIT_PROFILE"] = "full"
 
 import cnnkit  # noqa: E402,F401 - quiet TensorFlow import
-from labcode import solution_namespace  # noqa: E402
-
 from cnnkit import transfer  # noqa: E402
 from cnnkit.transfer import CLASSIC_AUGMENTATION, AugmentationSettings  # noqa: E402
+from tests.labcode import solution_namespace  # noqa: E402
 
 CELLS = ("setup", "load_data", "build_augmentation", "build_transfer_model",
          "start_feature_extraction", "start_fine_tuning", "training_setup", "experiment_helpers")
@@ -47,7 +44,8 @@ GOAL_POINTS = 5.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_transfer",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
     parser.add_argument("--quick", action="store_true", help="4 steps per phase (a dry run)")
     args = parser.parse_args()
@@ -97,7 +95,7 @@ def _report(results: dict, track, tuned_none: list[dict]) -> list[str]:
     lines = [
         "# Lab 4, offline track: when transfer pays, and which augmentation helps",
         "",
-        f"Machine: {results['machine']}; `bench/bench_transfer.py`"
+        f"Machine: {results['machine']}; `python -m bench.bench_transfer`"
         f"{' --quick' if results['quick'] else ''}, {seeds} seeds. Backbone pre-trained on the "
         "MNIST digits 0-4 (`cnnkit/weights/digits_backbone.json`); target: the digits 5-9. Test "
         "accuracy on all 4,861 test images of those digits, mean ± standard deviation over "

@@ -7,7 +7,7 @@ point. Each prints what it reached, for the tests to read in the autograded note
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from tests.submissions import RELEASE, SOLUTION, edited
 
 PLANTED = "planted-by-a-submission.txt"
 LINGER_MARKER = "cnnkit-linger-marker"
@@ -74,7 +74,8 @@ for folder in candidates:
             handle.write('x')
     except OSError:
         pass
-for notebook in (glob.glob('/proc/[0-9]*/cwd/*.ipynb') + glob.glob('/proc/[0-9]*/root/tmp/**/*.ipynb', recursive=True)
+for notebook in (glob.glob('/proc/[0-9]*/cwd/*.ipynb')
+                 + glob.glob('/proc/[0-9]*/root/tmp/**/*.ipynb', recursive=True)
                  + glob.glob('/tmp/cnnkit-grade-*/**/*.ipynb', recursive=True)):
     try:
         with open(notebook, 'w') as handle:
@@ -199,16 +200,15 @@ for handle in handles:
 """
 
 
-def hostile_submissions(solution: dict, release: dict,
-                        edited: Callable[[dict, str, str | None], dict]) -> dict[str, dict]:
+def hostile_submissions() -> dict[str, dict]:
     """Each attacker's notebook: the solution (or, for the lingerer, the blank release) with its
     conv_params cell replaced by the attack."""
     attacks = {"killer": KILL_EVERYTHING, "grader_killer": KILL_THE_GRADER,
                "peeker": PROC_PEEKER, "escaper": ESCAPER, "forkbomb": FORK_BOMB,
                "diskfiller": DISK_FILLER, "filehog": FILE_HOG, "flood": FLOOD,
                "socketfiller": SOCKET_FOLDER_FILLER, "profile_switch": PROFILE_SWITCH}
-    notebooks = {name: edited(solution, "conv_params", code + CORRECT)
+    notebooks = {name: edited(SOLUTION, "conv_params", code + CORRECT)
                  for name, code in attacks.items()}
     # The unchanged release (every exercise raises NotImplementedError) plus a lingering process.
-    notebooks["lingerer"] = edited(release, "conv_params", LINGERER + "raise NotImplementedError()\n")
+    notebooks["lingerer"] = edited(RELEASE, "conv_params", LINGERER + "raise NotImplementedError()\n")
     return notebooks

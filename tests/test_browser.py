@@ -36,7 +36,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from labcode import execute
+
+from tests.labcode import execute
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
@@ -396,7 +397,7 @@ def test_formgrader_shows_a_written_answer_and_its_points_reach_the_export(chrom
     from nbgrader.api import Gradebook
 
     from cnnkit.course.nbgrader_cli import run_nbgrader
-    from labcode import grade_cells, lab_points
+    from tests.labcode import grade_cells, lab_points
 
     root = lab_server.root
     answers = [cell for cell in grade_cells(LAB) if cell["cell_type"] == "markdown"]

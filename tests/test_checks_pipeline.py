@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnkit import checks
-from labcode import solution_namespace
+from tests.labcode import solution_namespace
 
 LAB = "lab3-cifar10"
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cnnkit.cli import main
-from tinydata import write_idx_set
+from tests.tinydata import write_idx_set
 
 
 def test_status_lists_every_data_set(empty_cache, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labcode import lab_points, make_course
+from tests.labcode import lab_points, make_course
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"

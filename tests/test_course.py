@@ -19,41 +19,21 @@ import sys
 from pathlib import Path
 
 import nbformat
-import ordinary_user
 import pytest
-from hostile import LINGER_MARKER, PLANTED, hostile_submissions
-from labcode import grade_written_answers, lab_points, make_course, written_answers
 
 from cnnkit.course import audit_release, export_grades, grade_lab
 from cnnkit.course.grading import GradeLimits, GradeResult
+from tests import ordinary_user
+from tests.hostile import LINGER_MARKER, PLANTED, hostile_submissions
+from tests.labcode import grade_written_answers, lab_points, make_course, written_answers
+from tests.submissions import LAB, NOTEBOOK, RELEASE, SOLUTION, dump_notebook, edited
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = "lab1-convolution"
-NOTEBOOK = f"{LAB}.ipynb"
-SOLUTION = json.loads((ROOT / "solutions" / LAB / NOTEBOOK).read_text())
-RELEASE = json.loads((ROOT / "labs" / LAB / NOTEBOOK).read_text())
 VICTIMS = ("victim1", "victim2", "victim3")  # correct copies graded beside the attackers
 LIMITS = {"cell_timeout": 20, "notebook_timeout": 240, "memory_gb": 4}
 MODES = ["as the test runner", "as an ordinary user"]
 AUTO, WRITTEN = lab_points(LAB)  # autograded points; points of the written answers
 MAX = AUTO + WRITTEN
-
-
-def edited(notebook: dict, grade_id: str, source: str | None) -> dict:
-    """A copy of ``notebook`` whose cell ``grade_id`` has new source (None: the cell is deleted)."""
-    result = copy.deepcopy(notebook)
-    cells = result["cells"]
-    index = next(i for i, cell in enumerate(cells)
-                 if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
-    if source is None:
-        del cells[index]
-    else:
-        cells[index]["source"] = source
-    return result
-
-
-def _dump(notebook: dict) -> bytes:
-    return json.dumps(notebook).encode()
 
 
 def _v3(notebook: dict) -> bytes:
@@ -85,33 +65,36 @@ def conv_params(f, c_in, k):
     return f * f * c_in * k + k
 """
     params = "def conv_params(f, c_in, k):\n    return f * f * c_in * k + k\n"
+
+    def with_conv_params(source: str) -> bytes:
+        """The solution with its conv_params cell replaced by ``source``, as handed in."""
+        return dump_notebook(edited(SOLUTION, "conv_params", source))
+
     return {
-        "good": {NOTEBOOK: _dump(SOLUTION)},
-        "blank": {NOTEBOOK: _dump(RELEASE)},
-        "truncated": {NOTEBOOK: _dump(SOLUTION)[:5000]},
+        "good": {NOTEBOOK: dump_notebook(SOLUTION)},
+        "blank": {NOTEBOOK: dump_notebook(RELEASE)},
+        "truncated": {NOTEBOOK: dump_notebook(SOLUTION)[:5000]},
         "garbage": {NOTEBOOK: b"\x00\x01 this is not a notebook"},
-        "loop": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", "while True:\n    pass\n"))},
-        "sleeper": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", "import time\ntime.sleep(10**6)\n"))},
-        "exits": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", "import os\nos._exit(1)\n"))},
-        "hog": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", "hog = np.ones(2**31)\n" + params))},
-        "deleted_test": {NOTEBOOK: _dump(edited(SOLUTION, "test_conv_params", None))},
-        "edited_test": {NOTEBOOK: _dump(edited(edited(SOLUTION, "conv_params", wrong_params),
-                                               "test_conv_params", "pass\n"))},
-        "syntax": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", "def conv_params(:\n"))},
-        "renamed": {"my lab 1.ipynb": _dump(SOLUTION)},
+        "loop": {NOTEBOOK: with_conv_params("while True:\n    pass\n")},
+        "sleeper": {NOTEBOOK: with_conv_params("import time\ntime.sleep(10**6)\n")},
+        "exits": {NOTEBOOK: with_conv_params("import os\nos._exit(1)\n")},
+        "hog": {NOTEBOOK: with_conv_params("hog = np.ones(2**31)\n" + params)},
+        "deleted_test": {NOTEBOOK: dump_notebook(edited(SOLUTION, "test_conv_params", None))},
+        "edited_test": {NOTEBOOK: dump_notebook(edited(edited(SOLUTION, "conv_params", wrong_params),
+                                                       "test_conv_params", "pass\n"))},
+        "syntax": {NOTEBOOK: with_conv_params("def conv_params(:\n")},
+        "renamed": {"my lab 1.ipynb": dump_notebook(SOLUTION)},
         "missing": {"notes.txt": b"I forgot the notebook"},
         "old_format": {NOTEBOOK: _v3(SOLUTION)},
-        "chatty": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params",
-                                          "print('spam\\n' * 200000)\n" + params))},
-        "tamper": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params",
-                                          "checks.check_conv_params = lambda *a, **k: None\n"
-                                          "import numpy.testing\n"
-                                          "numpy.testing.assert_array_equal = lambda *a, **k: None\n"
-                                          + wrong_params))},
-        "snoop": {NOTEBOOK: _dump(edited(SOLUTION, "conv_params", snoop))},
-        **{student: {NOTEBOOK: _dump(SOLUTION)} for student in VICTIMS},
-        **{student: {NOTEBOOK: _dump(notebook)} for student, notebook in hostile_submissions(
-            SOLUTION, RELEASE, edited).items()},
+        "chatty": {NOTEBOOK: with_conv_params("print('spam\\n' * 200000)\n" + params)},
+        "tamper": {NOTEBOOK: with_conv_params("checks.check_conv_params = lambda *a, **k: None\n"
+                                              "import numpy.testing\n"
+                                              "numpy.testing.assert_array_equal = lambda *a, **k: None\n"
+                                              + wrong_params)},
+        "snoop": {NOTEBOOK: with_conv_params(snoop)},
+        **{student: {NOTEBOOK: dump_notebook(SOLUTION)} for student in VICTIMS},
+        **{student: {NOTEBOOK: dump_notebook(notebook)}
+           for student, notebook in hostile_submissions().items()},
     }
 
 
@@ -570,7 +553,7 @@ def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_pat
     machine_a = make_course(tmp_path / "a", LAB)
     machine_c = make_course(tmp_path / "c", LAB)
     (machine_a / "submitted" / "alice" / LAB).mkdir(parents=True)
-    (machine_a / "submitted" / "alice" / LAB / NOTEBOOK).write_bytes(_dump(SOLUTION))
+    (machine_a / "submitted" / "alice" / LAB / NOTEBOOK).write_bytes(dump_notebook(SOLUTION))
     (machine_c / "submitted" / "bob" / LAB).mkdir(parents=True)
     (machine_c / "submitted" / "bob" / LAB / NOTEBOOK).write_text("{")
     url = f"sqlite:///{machine_a / 'gradebook.db'}"

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from labcode import lab_points
+
+from tests.labcode import lab_points
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"

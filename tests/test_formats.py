@@ -17,7 +17,7 @@ from cnnkit.data.formats import (
     read_idx,
     read_keras_npz,
 )
-from tinydata import cifar_batch_bytes, idx_bytes, tiny_images, write_cifar_archive, write_keras_npz
+from tests.tinydata import cifar_batch_bytes, idx_bytes, tiny_images, write_cifar_archive, write_keras_npz
 
 
 def test_idx_round_trip_raw_and_gzip(tmp_path):

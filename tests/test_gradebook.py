@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from labcode import lab_points, make_course, written_answers
-from postgres import find_bindir, running_server
 
 from cnnkit.course.gradebook import configured_url, gradebook_url
+from tests.labcode import lab_points, make_course, written_answers
+from tests.postgres import find_bindir, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"

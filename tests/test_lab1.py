@@ -10,7 +10,7 @@ import pytest
 
 from cnnkit.course import audit_release, check_in_sync
 from cnnkit.course.nbgrader_cli import run_nbgrader
-from labcode import assert_round_trip, lab_points, make_course, smoke_run
+from tests.labcode import assert_round_trip, lab_points, make_course, smoke_run
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab1-convolution"

@@ -11,8 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labcode import (assert_round_trip, collect_and_grade, execute, lab_points, make_course,
-                     smoke_run, solution_namespace)
+from tests.labcode import (
+    assert_round_trip,
+    collect_and_grade,
+    execute,
+    lab_points,
+    make_course,
+    smoke_run,
+    solution_namespace,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab2-mnist"

@@ -12,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from labcode import (assert_round_trip, collect_and_grade, lab_points, make_course, smoke_run,
-                     solution_namespace)
-from tinydata import write_learnable_cifar
+from tests.labcode import (
+    assert_round_trip,
+    collect_and_grade,
+    lab_points,
+    make_course,
+    smoke_run,
+    solution_namespace,
+)
+from tests.tinydata import write_learnable_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab3-cifar10"

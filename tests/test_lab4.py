@@ -14,9 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labcode import (assert_round_trip, collect_and_grade, execute, lab_points, make_course, smoke_run,
-                     solution_namespace)
-from tinydata import write_photo_folder
+from tests.labcode import (
+    assert_round_trip,
+    collect_and_grade,
+    execute,
+    lab_points,
+    make_course,
+    smoke_run,
+    solution_namespace,
+)
+from tests.tinydata import write_photo_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab4-transfer"

@@ -14,8 +14,14 @@ from cnnkit.data import (
     load_mnist,
 )
 from cnnkit.data.formats import parse_cifar_batch
-from tinydata import cifar_batch_bytes, idx_bytes, tiny_images, write_cifar_archive, write_idx_set, \
-    write_keras_npz
+from tests.tinydata import (
+    cifar_batch_bytes,
+    idx_bytes,
+    tiny_images,
+    write_cifar_archive,
+    write_idx_set,
+    write_keras_npz,
+)
 
 # Published facts about the real files.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from labcode import execute
+
+from tests.labcode import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 
 from cnnkit.cli import main
-from cnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, load_dataset
-from cnnkit.data import load_flowers, load_image_folder
+from cnnkit.data import (
+    ChecksumError,
+    DataFormatError,
+    DataNotFoundError,
+    load_dataset,
+    load_flowers,
+    load_image_folder,
+)
 from cnnkit.data.photos import flowers_folder
-from tinydata import write_photo_archive, write_photo_folder
+from tests.tinydata import write_photo_archive, write_photo_folder
 
 CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 

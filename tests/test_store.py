@@ -13,11 +13,10 @@ import zipfile
 
 import pytest
 
-from cnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, get_spec, load_mnist
-from cnnkit.data import store
+from cnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, get_spec, load_mnist, store
 from cnnkit.data.formats import sha256_of
 from cnnkit.data.registry import DataFile, DataForm, DatasetSpec
-from tinydata import IDX_NAMES, idx_bytes, tiny_images, write_idx_set, write_keras_npz
+from tests.tinydata import IDX_NAMES, idx_bytes, tiny_images, write_idx_set, write_keras_npz
 
 MNIST = get_spec("mnist")
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labcode import lab_points
-
 from cnnkit.course.collect import collect
 from cnnkit.student import SubmissionError, check, submit
 from cnnkit.student.check import INSIDE_CHECK, check_notebook
+from tests.labcode import lab_points
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB2_WEIGHTS = ["mnist_mlp.weights.h5", "mnist_convnet.weights.h5", "mnist_gap_convnet.weights.h5",

@@ -14,7 +14,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from labcode import solution_namespace
+from tests.labcode import solution_namespace
 
 keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
