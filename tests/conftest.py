@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated empty cache, and the real data sets when they are present."""
+"""Shared fixtures (an isolated empty cache, the real data sets when present) and the timings summary."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cnnkit.data import data_dir, find, get_spec
+from tests.timings import summary_lines
 
 # Resolved once, before any test changes CNNKIT_DATA_DIR: where ./kit imported the real data.
 REAL_DATA_DIR = data_dir()
@@ -52,3 +53,12 @@ def real_fashion_mnist() -> Path:
 def copy_tree(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the run: the timed runs (tests/timings.py) that went over budget, if any were timed."""
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("timed runs")
+        for line in lines:
+            terminalreporter.line(line)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from tests.timings import record_timing
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,17 +64,18 @@ def collect_and_grade(course: Path, lab: str, inbox: Path,
         return graded, {student: (row.score, row.max_score) for student, row in scores.items()}
 
 
-def smoke_run(lab: str, tmp_path: Path, limit: float = 120.0) -> Path:
+def smoke_run(lab: str, tmp_path: Path, budget_seconds: float = 120.0) -> Path:
     """Copy solutions/LAB into ``tmp_path``, run it in the smoke profile and return the copy.
 
-    Asserts that no cell failed and that the whole lab took less than ``limit`` seconds.
+    Asserts that no cell failed. The wall time is recorded against ``budget_seconds``
+    (tests/timings.py): over budget warns, it does not fail.
     """
     import shutil
 
     folder = shutil.copytree(ROOT / "solutions" / lab, tmp_path / lab)
     seconds, errors = execute(folder / f"{lab}.ipynb", "smoke")
+    record_timing(seconds, budget_seconds)
     assert errors == []
-    assert seconds < limit, f"the smoke run took {seconds:.0f} s"
     return folder
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from cnnkit import checks
 from tests.labcode import solution_namespace
+from tests.timings import record_timing
 
 LAB1 = solution_namespace("lab1-convolution", (
     "setup", "conv_output_size", "pad2d", "conv2d_fast", "pooling", "conv2d_backward",
@@ -215,13 +216,14 @@ SOBEL = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], float)
 
 
 def test_learned_kernel_passes_the_solution_quickly(capsys):
-    """Does the solution recover the Sobel kernel to within 0.05, in less than 5 s?"""
+    """Does the solution recover the Sobel kernel to within 0.05? (Its time is recorded against a
+    5 s budget: tests/timings.py.)"""
     import time
 
     checks.conv2d_oracle(np.ones((3, 3, 1)), np.ones((3, 3, 1, 1)), np.zeros(1))  # TF imported
     start = time.perf_counter()
     checks.check_learned_kernel(LAB1.learn_kernel, sparse_image(), SOBEL.T, seed=1)
-    assert time.perf_counter() - start < 5
+    record_timing(time.perf_counter() - start, budget_seconds=5)
     assert re.match(r"learn_kernel: learned the kernel to within \S+ of the true one \(tolerance "
                     r"0\.05\) in 300 steps", capsys.readouterr().out)
 

@@ -11,15 +11,19 @@ import nbformat
 import pytest
 
 from tests.labcode import execute
+from tests.timings import record_timing
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ORDER = ["01-why-convolutions", "02-convolution-operation", "03-convolution-arithmetic",
          "04-pooling-and-invariance", "05-architectures", "06-what-cnns-learn",
          "07-beyond-classification"]
-SMOKE_LIMIT_SECONDS = 120
+# Each notebook's wall-time budget in the smoke profile (recorded, not asserted: tests/timings.py),
+# and each cell's hard timeout.
+SMOKE_BUDGET_SECONDS = 120
 # The real data sets each notebook reads (CI has them; elsewhere the run is skipped without them).
-NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"), "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
+NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"),
+         "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
          "05-architectures": ("fashion_mnist",), "06-what-cnns-learn": ("fashion_mnist",),
          "07-beyond-classification": ("mnist", "fashion_mnist")}
 
@@ -51,7 +55,8 @@ FACTS = {
         re.compile(r"response on the non-matching patch:\s+255"),
         # An all-positive template fires as strongly on solid ink; a zero-sum one does not.
         re.compile(r"the curve\s+1,785\s+1,530"), re.compile(r"solid ink\s+1,785\s+0\n"),
-        "image (32, 32, 3), filter (5, 5, 3): three maps [(28, 28), (28, 28), (28, 28)], summed into one (28, 28)",
+        "image (32, 32, 3), filter (5, 5, 3): three maps [(28, 28), (28, 28), (28, 28)], "
+        "summed into one (28, 28)",
         "equals the sum of the three per-channel correlations: True",
         "input 32×32×3 -> output 28×28×6", "kernel shape (3, 3, 16, 32)",
     ],
@@ -64,7 +69,8 @@ FACTS = {
         "F=3, S=1, P=1: {28: 28, 32: 32, 224: 224}  keeps the size: True",
         "MaxPooling2D: 224×224×64 → 112×112×64, parameters: 0",
         "last pool padding 'valid': 28×28×1 → 26×26×16 → 13×13×16 → 11×11×64 → 5×5×64",
-        "last pool padding 'same': 28×28×1 → 26×26×16 → 13×13×16 → 11×11×64 → 6×6×64  (matches the lecture: True)",
+        "last pool padding 'same': 28×28×1 → 26×26×16 → 13×13×16 → 11×11×64 → 6×6×64  "
+        "(matches the lecture: True)",
         "224: halved exactly 5 times",
         "(227 − 11)/4 + 1 = 55.00: exact 55",
         "3 stacked 3×3 conv(s): receptive field 7×7, measured with Keras: 7",
@@ -215,13 +221,14 @@ def test_opens_with_title_objectives_time_and_one_setup_cell(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ORDER)
 def test_executes_in_the_smoke_profile_and_prints_its_facts(name, tmp_path, request):
-    """The whole notebook runs without an error in under two minutes and prints every fact."""
+    """The whole notebook runs without an error and prints every fact. Its wall time is recorded
+    against a budget of two minutes (tests/timings.py: over budget warns, it does not fail)."""
     for dataset in NEEDS.get(name, ()):
         request.getfixturevalue(f"real_{dataset}")
     notebook = Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path))
-    seconds, errors = execute(notebook, "smoke", timeout=SMOKE_LIMIT_SECONDS)
+    seconds, errors = execute(notebook, "smoke", timeout=SMOKE_BUDGET_SECONDS)
+    record_timing(seconds, SMOKE_BUDGET_SECONDS, label=request.node.nodeid)
     assert errors == []
-    assert seconds < SMOKE_LIMIT_SECONDS, f"{name} took {seconds:.0f} s in the smoke profile"
     printed = "\n".join(
         output.get("text", "") + output.get("data", {}).get("text/plain", "")
         for cell in nbformat.read(notebook, as_version=4).cells for output in cell.get("outputs", []))
