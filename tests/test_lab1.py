@@ -51,8 +51,9 @@ def test_points_are_27_autograded_and_6_written():
 
 @pytest.mark.slow
 def test_solution_runs_in_the_smoke_profile(tmp_path):
-    """Does the solution run top to bottom in the smoke profile (in under two minutes), printing the
-    measured gradient-check errors below 1e-7 and a learned kernel close to the Sobel kernel?"""
+    """Does the solution run top to bottom in the smoke profile, printing the measured
+    gradient-check errors below 1e-7 and a learned kernel close to the Sobel kernel? (Its wall time
+    is recorded against a two-minute budget: tests/timings.py.)"""
     import nbformat
 
     folder = smoke_run(LAB, tmp_path)

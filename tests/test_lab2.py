@@ -101,8 +101,9 @@ def test_each_planted_lenet_bug_alone_breaks_it(left_in):
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, real_mnist):
-    """Smoke profile: every cell runs without an error, and the whole lab in under 2 minutes."""
+def test_solution_runs_in_the_smoke_profile(tmp_path, real_mnist):
+    """Smoke profile: every cell runs without an error (the whole lab's wall time is recorded
+    against a 2-minute budget: tests/timings.py)."""
     folder = smoke_run(LAB, tmp_path)
     assert {path.name for path in folder.glob("*.smoke.weights.h5")} == {
         name.replace(".weights", ".smoke.weights") for name in WEIGHTS}

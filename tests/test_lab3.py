@@ -61,9 +61,10 @@ def test_points_add_up_to_the_grading_line_of_the_introduction():
 
 
 @pytest.mark.slow
-def test_solution_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, cifar_env):
-    """Smoke profile on CIFAR-format files: no cell fails, the whole lab in under 2 minutes,
-    and the story's experiments ran (initial loss, overfitting, the ablation's three variants)."""
+def test_solution_runs_in_the_smoke_profile(tmp_path, cifar_env):
+    """Smoke profile on CIFAR-format files: no cell fails (the lab's wall time is recorded
+    against a 2-minute budget), and the story's experiments ran (initial loss, overfitting, the
+    ablation's three variants)."""
     folder = smoke_run(LAB, tmp_path)
     assert (folder / "cifar_vgg.smoke.weights.h5").is_file()
     text = (folder / NOTEBOOK).read_text()

@@ -43,8 +43,9 @@ def test_release_holds_no_solution():
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_offline_track_runs_in_the_smoke_profile_in_under_two_minutes(tmp_path, real_mnist):
-    """Every cell runs, the curve and the augmentation comparison included (one seed)."""
+def test_offline_track_runs_in_the_smoke_profile(tmp_path, real_mnist):
+    """Every cell runs, the curve and the augmentation comparison included (one seed); the
+    lab's wall time is recorded against a 2-minute budget (tests/timings.py)."""
     folder = smoke_run(LAB, tmp_path)
     for phase in ("features", "finetuned", "scratch"):
         assert (folder / f"lab4_offline_{phase}.smoke.weights.h5").is_file()
