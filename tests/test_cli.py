@@ -62,7 +62,8 @@ def test_import_real_mnist_then_load_it(real_mnist, empty_cache, capsys):
 
 
 def test_the_command_works_without_nbgrader(tmp_path):
-    """Colab installs cnnkit with --no-deps: data, doctor's parser, check and submit must not need nbgrader."""
+    """Colab installs cnnkit with --no-deps: data, doctor's parser, validate and submit must not
+    need nbgrader."""
     code = ("import sys; sys.modules['nbgrader'] = None\n"
             "from cnnkit.cli import main\n"
             "import cnnkit.student, cnnkit.course.collect\n"
@@ -71,3 +72,34 @@ def test_the_command_works_without_nbgrader(tmp_path):
                          check=False, env={**os.environ, "CNNKIT_DATA_DIR": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "mnist" in run.stdout
+
+
+def test_course_audit_and_its_old_name_check(tmp_path, capsys):
+    """Does `course audit` pass an empty course, and `course check` do the same with a note?"""
+    from cnnkit.cli import main
+
+    assert main(["course", "--course", str(tmp_path), "audit"]) == 2
+    assert "has no nbgrader_config.py and no solutions. Expected the folder" in capsys.readouterr().err
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "labs").mkdir()
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    assert main(["course", "--course", str(tmp_path), "audit"]) == 0
+    audited = capsys.readouterr()
+    assert "labs/ is in sync with solutions/, leaks nothing" in audited.out and not audited.err
+    assert main(["course", "--course", str(tmp_path), "check"]) == 0
+    assert "`cnnkit course check` is now `cnnkit course audit`" in capsys.readouterr().err
+
+
+def test_course_grade_takes_its_defaults_from_grade_limits():
+    """Are `course grade`'s limits, left unset, exactly GradeLimits' defaults (one home)?"""
+    from dataclasses import asdict
+
+    from cnnkit.cli import build_parser
+    from cnnkit.course.limits import GradeLimits
+
+    args = build_parser().parse_args(["course", "grade", "lab1-convolution"])
+    defaults = asdict(GradeLimits())
+    for name in ("cell_timeout", "notebook_timeout", "memory_gb", "cpu_seconds", "max_processes",
+                 "disk_mb", "open_files"):
+        assert getattr(args, name) == defaults[name], name
+    assert args.no_sandbox is (not defaults["sandbox"])

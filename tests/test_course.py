@@ -51,7 +51,8 @@ targets = [pathlib.Path(cnnkit.__file__).resolve().parents[1] / "solutions",
 seen = []
 for target in targets:
     try:
-        seen.append((str(target), "READ", os.listdir(target) if target.is_dir() else len(target.read_bytes())))
+        content = os.listdir(target) if target.is_dir() else len(target.read_bytes())
+        seen.append((str(target), "READ", content))
     except OSError as error:
         seen.append((str(target), "blocked", type(error).__name__))
     try:
@@ -162,7 +163,8 @@ def _autograded_text(course: Path, student: str) -> str:
 
 @pytest.mark.slow
 def test_every_student_has_a_row_and_the_correct_one_full_marks(graded):
-    """With two workers and many broken submissions: a row for everyone, the good one every autograded point?"""
+    """With two workers and many broken submissions: a row for everyone, the good one every
+    autograded point?"""
     from nbgrader.api import Gradebook
 
     course, results, _, _ = graded
@@ -392,7 +394,8 @@ def test_one_huge_line_of_output_is_cut(graded):
 
 @pytest.mark.slow
 def test_classmates_score_as_if_no_attacker_had_been_graded_beside_them(graded):
-    """Do the correct submissions graded alongside killers and peekers keep every autograded point, no problems?"""
+    """Do the correct submissions graded alongside killers and peekers keep every autograded
+    point, with no problems?"""
     _, results, _, _ = graded
     for student in ("good", *VICTIMS):
         assert (results[student].score, results[student].problems) == (AUTO, []), results[student]
@@ -496,7 +499,7 @@ def test_a_crash_half_way_through_a_merge_keeps_the_previous_grades(graded, tmp_
     calls = {"count": 0}
     real_find_grade = Gradebook.find_grade
 
-    def failing_find_grade(self, *args, **kwargs):  # noqa: ANN001, ANN202
+    def failing_find_grade(self, *args, **kwargs):
         calls["count"] += 1
         if calls["count"] == 5:
             raise RuntimeError("the machine lost power")
@@ -576,7 +579,7 @@ def test_grading_where_a_student_has_no_folder_keeps_that_students_grade(tmp_pat
         assert gradebook.find_submission(LAB, "carol").score == 0.0
 
 
-def test_course_check_skips_a_lab_whose_data_is_missing_and_names_a_failing_cell(
+def test_course_audit_skips_a_lab_whose_data_is_missing_and_names_a_failing_cell(
         tmp_path, empty_cache):
     """Offline, without CIFAR-10: is Lab 3 skipped with the fix, and a broken lab's cell named?"""
     import shutil
@@ -585,6 +588,7 @@ def test_course_check_skips_a_lab_whose_data_is_missing_and_names_a_failing_cell
 
     from cnnkit.course.release import execute_solutions
 
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     shutil.copytree(ROOT / "solutions" / "lab3-cifar10", tmp_path / "solutions" / "lab3-cifar10")
     broken = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1"),

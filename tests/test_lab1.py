@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnkit.course import audit_release, check_in_sync
+from cnnkit.course import audit_release, stale_labs
 from cnnkit.course.nbgrader_cli import run_nbgrader
 from tests.labcode import assert_round_trip, lab_points, make_course, smoke_run
 
@@ -27,7 +27,7 @@ def nbgrader(course: Path, *args: str) -> None:
 @pytest.mark.slow
 def test_released_lab_is_what_nbgrader_generates_from_the_solution():
     """Is labs/ exactly nbgrader's output for solutions/? (Else: run ./kit labs and commit.)"""
-    assert check_in_sync(ROOT) == [], "labs/ is out of date: run ./kit labs and commit the result"
+    assert stale_labs(ROOT) == [], "labs/ is out of date: run ./kit labs and commit the result"
 
 
 def test_released_lab_holds_no_solution_hidden_test_or_output():

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cnnkit.course.colab import NOTEBOOK_NEEDS
 from tests.labcode import execute
 from tests.timings import record_timing
 
@@ -21,11 +22,6 @@ ORDER = ["01-why-convolutions", "02-convolution-operation", "03-convolution-arit
 # Each notebook's wall-time budget in the smoke profile (recorded, not asserted: tests/timings.py),
 # and each cell's hard timeout.
 SMOKE_BUDGET_SECONDS = 120
-# The real data sets each notebook reads (CI has them; elsewhere the run is skipped without them).
-NEEDS = {"01-why-convolutions": ("mnist", "fashion_mnist"),
-         "04-pooling-and-invariance": ("mnist", "fashion_mnist"),
-         "05-architectures": ("fashion_mnist",), "06-what-cnns-learn": ("fashion_mnist",),
-         "07-beyond-classification": ("mnist", "fashion_mnist")}
 
 # Printed by the notebooks' cells: each string (or pattern, where a number comes from training or
 # from the machine) proves that a CURRICULUM number was computed.
@@ -223,7 +219,7 @@ def test_opens_with_title_objectives_time_and_one_setup_cell(name):
 def test_executes_in_the_smoke_profile_and_prints_its_facts(name, tmp_path, request):
     """The whole notebook runs without an error and prints every fact. Its wall time is recorded
     against a budget of two minutes (tests/timings.py: over budget warns, it does not fail)."""
-    for dataset in NEEDS.get(name, ()):
+    for dataset in NOTEBOOK_NEEDS[name].datasets:  # CI has them; elsewhere the run is skipped
         request.getfixturevalue(f"real_{dataset}")
     notebook = Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path))
     seconds, errors = execute(notebook, "smoke", timeout=SMOKE_BUDGET_SECONDS)

@@ -1,4 +1,4 @@
-"""cnnkit check and cnnkit submit: what a student runs before handing in, and what collect accepts."""
+"""cnnkit validate and cnnkit submit: what a student runs before handing in, and what collect accepts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from cnnkit.course.collect import collect
-from cnnkit.student import SubmissionError, check, submit
-from cnnkit.student.check import INSIDE_CHECK, check_notebook
+from cnnkit.student import SubmissionError, submit, validate
+from cnnkit.student.validate import INSIDE_VALIDATION, validate_notebook
 from tests.labcode import lab_points
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,26 +115,42 @@ def test_submit_command_exit_codes(lab2):
     assert run.returncode == 2 and "mnist_mlp.weights.h5" in run.stderr
 
 
-def test_check_is_skipped_inside_a_check(monkeypatch, capsys):
-    """A `cnnkit.check()` cell in the checked notebook must not start another check."""
-    monkeypatch.setenv(INSIDE_CHECK, "1")
-    assert check("anything.ipynb") is None
+def test_validate_is_skipped_inside_a_validation(monkeypatch, capsys):
+    """A `cnnkit.validate()` cell in the notebook being validated must not start another run."""
+    monkeypatch.setenv(INSIDE_VALIDATION, "1")
+    assert validate("anything.ipynb") is None
     assert "skipped" in capsys.readouterr().out
 
 
-def test_check_refuses_what_is_not_a_lab(tmp_path):
+def test_the_old_name_check_still_works_and_says_it_is_now_validate(monkeypatch, capsys):
+    """Are `cnnkit.check()` and `cnnkit check` kept for one release, each naming the new word?"""
+    import cnnkit
+    from cnnkit.cli import main
+
+    monkeypatch.setenv(INSIDE_VALIDATION, "1")
+    with pytest.warns(FutureWarning, match=r"cnnkit.check\(\) is now called cnnkit.validate\(\)"):
+        assert cnnkit.check("anything.ipynb") is None
+    capsys.readouterr()
+    assert main(["check", "anything.ipynb"]) == 2
+    error = capsys.readouterr().err
+    assert "`cnnkit check` is now `cnnkit validate`" in error
+    assert "cnnkit validate: no notebook at" in error
+
+
+def test_validate_refuses_what_is_not_a_lab(tmp_path):
+    """A missing file, a broken one, a lecture: is each refused with what to do?"""
     with pytest.raises(ValueError, match="no notebook at"):
-        check_notebook(tmp_path / "missing.ipynb")
+        validate_notebook(tmp_path / "missing.ipynb")
     (tmp_path / "broken.ipynb").write_text("{not json")
     with pytest.raises(ValueError, match="not a readable notebook"):
-        check_notebook(tmp_path / "broken.ipynb")
+        validate_notebook(tmp_path / "broken.ipynb")
     shutil.copy(ROOT / "notebooks" / "02-convolution-operation.ipynb", tmp_path)
     with pytest.raises(ValueError, match="no nbgrader test cells"):
-        check_notebook(tmp_path / "02-convolution-operation.ipynb")
+        validate_notebook(tmp_path / "02-convolution-operation.ipynb")
 
 
 @pytest.mark.slow
-def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
+def test_validate_reports_each_exercise_of_a_half_done_lab1(tmp_path):
     """Two exercises solved (from the solution), the rest untouched: a table with both outcomes."""
     solution = nbformat.read(ROOT / "solutions" / "lab1-convolution" / "lab1-convolution.ipynb", 4)
     student = nbformat.read(ROOT / "labs" / "lab1-convolution" / "lab1-convolution.ipynb", 4)
@@ -145,7 +161,7 @@ def test_check_reports_each_exercise_of_a_half_done_lab1(tmp_path):
             cell.source = solved[cell.metadata.nbgrader.grade_id]
     notebook = tmp_path / "lab1-convolution.ipynb"
     nbformat.write(student, notebook)
-    run = subprocess.run([sys.executable, "-m", "cnnkit", "check", str(notebook)],
+    run = subprocess.run([sys.executable, "-m", "cnnkit", "validate", str(notebook)],
                          capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 1, run.stderr[-2000:]
     rows = {line.split()[0]: line for line in run.stdout.splitlines() if line.startswith("test_")}
@@ -185,19 +201,18 @@ def test_collect_opens_archives_in_student_folders_and_reports_duplicates(lab2, 
     assert "alice/lab2-mnist.ipynb" in report.replaced and "came twice" in report.text()
 
 
-def test_check_counts_partial_credit_and_refuses_to_nest(tmp_path, monkeypatch):
+def test_validate_counts_partial_credit_and_refuses_to_nest(tmp_path, monkeypatch):
     """A test cell whose value is a number earns that many points (nbgrader's rule)."""
-    from cnnkit.student.check import _earned, _partial
+    from cnnkit.student.results import TestResult, earned_points, partial_credit
 
     cell = {"outputs": [{"output_type": "execute_result", "data": {"text/plain": "0.5"}}]}
-    assert _partial(cell) == 0.5
-    from cnnkit.student.check import TestResult
-    assert _earned(TestResult("t", "", 2.0, True, "", 0.5)) == 0.5
+    assert partial_credit(cell) == 0.5
+    assert earned_points(TestResult("t", "", 2.0, True, "", 0.5)) == 0.5
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     notebook = tmp_path / "lab2-mnist.ipynb"
     shutil.copy(ROOT / "labs" / "lab2-mnist" / "lab2-mnist.ipynb", notebook)
-    with pytest.raises(ValueError, match="refused inside a check"):
-        check_notebook(notebook)
+    with pytest.raises(ValueError, match="refused while the notebook is being validated or graded"):
+        validate_notebook(notebook)
 
 
 def test_on_colab_submit_fetches_the_open_notebook(lab2, monkeypatch):
@@ -219,7 +234,7 @@ def test_on_colab_submit_fetches_the_open_notebook(lab2, monkeypatch):
         submit("lab2-mnist", student="dana")
 
 
-def test_check_lists_the_written_answers_still_blank(tmp_path, capfd):
+def test_validate_lists_the_written_answers_still_blank(tmp_path, capfd):
     """A lab with one answered and one blank written answer: does the table say which is blank?
     And the kernel is quiet: no "running over TCP without encryption" (it uses Unix sockets)."""
     notebook = nbformat.v4.new_notebook()
@@ -233,7 +248,7 @@ def test_check_lists_the_written_answers_still_blank(tmp_path, capfd):
         nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={
             "nbgrader": {**answer, "grade_id": "explain_speed"}})]
     nbformat.write(notebook, tmp_path / "lab.ipynb")
-    report = check_notebook(tmp_path / "lab.ipynb")
+    report = validate_notebook(tmp_path / "lab.ipynb")
     assert (report.earned, report.possible, report.unanswered) == (1.0, 1.0, ["explain_speed"])
     assert ("written answers: 4 more points, graded by your instructor; not written yet: "
             "explain_speed.") in report.table()
@@ -242,14 +257,14 @@ def test_check_lists_the_written_answers_still_blank(tmp_path, capfd):
 
 def test_a_long_reason_is_never_cut_and_its_hint_has_a_line_of_its_own():
     """A check's message of 300 characters ending in a hint: every word reaches the table."""
-    from cnnkit.student.check import CheckReport, TestResult
+    from cnnkit.student.results import TestResult, ValidationReport
 
     hint = ("your result is a true convolution (flipped kernel): tf.nn.conv2d and this lab "
             "compute a cross-correlation, so slide the kernel as it is, without flipping it.")
     reason = ("AssertionError: conv2d_naive(x, w, b) with x (1, 5, 5, 1), w (3, 3, 1, 1): 9 of 9 "
               "values differ; first at index (0, 0, 0, 0): expected 4, got -2. Hint: " + hint)
-    report = CheckReport(Path("lab.ipynb"), [TestResult("test_conv2d_naive", "Check conv2d_naive",
-                                                        3.0, False, reason)])
+    report = ValidationReport(Path("lab.ipynb"), [TestResult("test_conv2d_naive", "Check conv2d_naive",
+                                                             3.0, False, reason)])
     table = report.table()
     joined = " ".join(table.split())
     assert " ".join(hint.split()) in joined and "…" not in table
