@@ -16,7 +16,8 @@ LAB1 = solution_namespace("lab1-convolution", (
 def test_output_size_passes_the_solution_on_every_case(capsys):
     """Does the solution's conv_output_size agree with TensorFlow on fixed and random cases?"""
     assert checks.check_conv_output_size(LAB1.conv_output_size, seed=3, count=60) is None
-    assert capsys.readouterr().out == "conv_output_size: all 71 cases agree with TensorFlow's output shapes.\n"
+    assert capsys.readouterr().out == ("conv_output_size: all 71 cases agree with TensorFlow's output "
+                                       "shapes.\n")
 
 
 def test_output_size_that_floors_instead_of_refusing_fails():
@@ -25,7 +26,8 @@ def test_output_size_that_floors_instead_of_refusing_fails():
         pad = {"valid": 0, "same": (f - 1) // 2, "full": f - 1}.get(padding, padding)
         return (n + 2 * pad - dilation * (f - 1) - 1) // stride + 1
 
-    with pytest.raises(AssertionError, match=r"the filter does not fit, so a ValueError was expected; got 2\. Hint: check that"):
+    with pytest.raises(AssertionError, match=r"the filter does not fit, so a ValueError was "
+                                             r"expected; got 2\. Hint: check that"):
         checks.check_conv_output_size(floors)
 
 

@@ -39,7 +39,8 @@ def test_every_graded_cell_has_points_and_a_docstring(lab):
         if cell["cell_type"] == "code":
             assert source.startswith('"""'), grade_id
         else:
-            assert cell["metadata"]["nbgrader"]["solution"], f"{grade_id}: a written answer must be a solution cell"
+            assert cell["metadata"]["nbgrader"]["solution"], \
+                f"{grade_id}: a written answer must be a solution cell"
             assert grade_id.startswith("explain_"), f"{grade_id}: name written answers explain_TOPIC"
             assert "**Model answer.**" in source and "**Rubric" in source, grade_id
 

@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from cnnkit.course.publish import (PublishError, audit_edition, publish_edition, solution_blocks,
-                                   solution_lines, write_edition)
+from cnnkit.course.publish import (
+    PublishError,
+    audit_edition,
+    publish_edition,
+    solution_blocks,
+    solution_lines,
+    write_edition,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("cnnkit", "labs", "notebooks", "solutions", "data/README.md", "environment.yml", "kit",
@@ -80,7 +86,8 @@ def test_the_edition_holds_the_labs_and_no_solution_hidden_test_or_suite(publish
     """What a student clones: labs, lectures, the package, kit; no solutions, tests or bench, and
     not one line of solution or hidden-test code anywhere (the audit, then a grep of our own)."""
     course, _, clone, _ = published
-    for present in ("labs/lab1-convolution/lab1-convolution.ipynb", "notebooks/03-convolution-arithmetic.ipynb",
+    for present in ("labs/lab1-convolution/lab1-convolution.ipynb",
+                    "notebooks/03-convolution-arithmetic.ipynb",
                     "cnnkit/__init__.py", "cnnkit/weights/digits_source_model.weights.h5", "kit",
                     "environment.yml", "pyproject.toml", "README.md"):
         assert (clone / present).is_file(), present

@@ -22,7 +22,7 @@ class _Elements(HTMLParser):
         self.found: list[tuple[str, dict]] = []
         self.feed(html)
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201 - HTMLParser's signature
+    def handle_starttag(self, tag, attrs):
         self.found.append((tag, dict(attrs)))
 
 

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from cnnkit.train import (current_profile, epochs_for_profile, fit_or_load, set_seed,
-                          steps_for_profile, subset)
+from cnnkit.train import current_profile, epochs_for_profile, fit_or_load, set_seed, steps_for_profile, subset
 
 
 @pytest.fixture
@@ -193,7 +192,7 @@ def test_set_seed_makes_training_repeat_exactly(profile, tmp_path, data):
     """With set_seed(…, deterministic=True), do two trainings give identical weights?"""
     profile("full")
     weights = []
-    for run in range(2):
+    for _ in range(2):
         set_seed(7, deterministic=True)
         model = _model()
         model.fit(*data, epochs=2, batch_size=16, verbose=0)
