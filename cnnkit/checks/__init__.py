@@ -20,8 +20,8 @@ partial credit).
   where the quantity is determined (every lab).
 """
 
-from cnnkit.checks._common import assert_arrays_match as assert_arrays_match
 from cnnkit.checks.backward import *  # noqa: F403 - the labs call checks.check_conv2d etc.
+from cnnkit.checks.common import assert_arrays_match as assert_arrays_match
 from cnnkit.checks.convolution import *  # noqa: F403
 from cnnkit.checks.evaluation import *  # noqa: F403
 from cnnkit.checks.implementation import *  # noqa: F403

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnnkit.checks._common import assert_arrays_match, call_explained, passed
+from cnnkit.checks.common import assert_arrays_match, call_explained, passed
 
 __all__ = [
     "check_conv2d_backward", "check_learned_kernel", "check_max_pool2d_backward",

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import assert_arrays_match, call_explained, passed
+from cnnkit.checks.common import assert_arrays_match, call_explained, passed
 
 __all__ = [
     "check_conv2d", "check_conv2d_rejects_bad_arguments",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnnkit.checks._common import assert_arrays_match, call_explained, passed
+from cnnkit.checks.common import assert_arrays_match, call_explained, passed
 
 
 def _call_keeping_inputs(function: Callable, call: str, *args):  # noqa: ANN202

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from cnnkit.checks._common import assert_arrays_match, call_explained
+from cnnkit.checks.common import assert_arrays_match, call_explained
 
 __all__ = ["check_numpy_only", "check_speedup", "time_call"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import call_explained, require_model
+from cnnkit.checks.common import call_explained, require_model
 from cnnkit.train import current_profile, load_weights, subset, weights_path_for
 
 GRADING_SLICE_SIZE = 2000

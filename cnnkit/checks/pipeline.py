@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import call_explained
+from cnnkit.checks.common import call_explained
 
 __all__ = ["check_pipeline", "check_pipeline_augmentation", "check_pipeline_batches",
            "check_pipeline_evaluation", "check_pipeline_shuffling", "check_schedule"]

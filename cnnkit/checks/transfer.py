@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.checks._common import call_explained, require_model
+from cnnkit.checks.common import call_explained, require_model
 from cnnkit.checks.models import check_saved_accuracy
 from cnnkit.train import under_nbgrader
 from cnnkit.transfer import GRADED_TRACK, AugmentationSettings, chosen_track
