@@ -65,4 +65,8 @@ def run_notebook(document, folder: str | os.PathLike, *, timeout: int,  # noqa: 
                                 allow_errors=not stop_at_error,
                                 interrupt_on_timeout=interrupt_on_timeout,
                                 resources={"metadata": {"path": str(Path(folder))}})
-        client.execute()
+        try:
+            client.execute()
+        finally:  # nbclient leaves a kernel it was given running: end it here, not at our exit
+            if manager.has_kernel:
+                manager.shutdown_kernel()
