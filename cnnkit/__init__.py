@@ -24,7 +24,7 @@ def validate(notebook: str | os.PathLike | None = None) -> Any:
 
 def check(notebook: str | os.PathLike | None = None) -> Any:
     """The old name of `validate` (until the next release)."""
-    from cnnkit.student.validate import renamed
+    from cnnkit.renames import warn_renamed
 
-    renamed("cnnkit.check()", "cnnkit.validate()")
+    warn_renamed("cnnkit.check()", "cnnkit.validate()")
     return validate(notebook)

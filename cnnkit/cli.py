@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnkit.data.errors import DataFormatError, DataNotFoundError
+from cnnkit.renames import print_renamed
 
 
 def _data_status(args: argparse.Namespace) -> int:
@@ -82,8 +83,7 @@ def _course_audit(args: argparse.Namespace) -> int:
     from cnnkit.course.release import audit_release, execute_solutions, stale_labs
 
     if args.course_command == "check":
-        print("note: `cnnkit course check` is now `cnnkit course audit`; the old name will be "
-              "removed in the next release.", file=sys.stderr)
+        print_renamed("`cnnkit course check`", "`cnnkit course audit`")
     root = Path(args.course)
     problems = audit_release(root) + [f"labs/{lab} is out of date: run `cnnkit course build`"
                                       for lab in stale_labs(root)]
@@ -369,8 +369,7 @@ def _validate(args: argparse.Namespace) -> int:
     from cnnkit.student.validate import validate_notebook
 
     if args.command == "check":
-        print("note: `cnnkit check` is now `cnnkit validate`; the old name will be removed in the "
-              "next release.", file=sys.stderr)
+        print_renamed("`cnnkit check`", "`cnnkit validate`")
     report = validate_notebook(args.notebook, cell_timeout=args.cell_timeout)
     print(report.table())
     return 0 if report.earned == report.possible and not report.problems else 1

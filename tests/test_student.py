@@ -128,7 +128,7 @@ def test_the_old_name_check_still_works_and_says_it_is_now_validate(monkeypatch,
     from cnnkit.cli import main
 
     monkeypatch.setenv(INSIDE_VALIDATION, "1")
-    with pytest.warns(FutureWarning, match=r"cnnkit.check\(\) is now called cnnkit.validate\(\)"):
+    with pytest.warns(FutureWarning, match=r"cnnkit.check\(\) is now cnnkit.validate\(\)"):
         assert cnnkit.check("anything.ipynb") is None
     capsys.readouterr()
     assert main(["check", "anything.ipynb"]) == 2

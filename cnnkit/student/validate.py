@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +129,3 @@ def validate(notebook: str | os.PathLike | None = None) -> ValidationReport | No
     print(report.table())
     return report
 
-
-def renamed(old: str, new: str) -> None:
-    """Tell the user that ``old`` is now ``new`` (the old name works until the next release)."""
-    warnings.warn(f"{old} is now called {new}; the old name will be removed in the next release.",
-                  FutureWarning, stacklevel=3)
