@@ -31,7 +31,7 @@ def _open_lab_notebook(path: Path) -> Any:
                          "notebook, e.g. labs/lab1-convolution/lab1-convolution.ipynb.")
     try:
         document = nbformat.read(path, as_version=4)
-    except Exception as error:
+    except Exception as error:  # any parse error means the same to the student
         raise ValueError(f"cnnkit validate: {path.name} is not a readable notebook ({error}). Fix: "
                          "open it in Jupyter and save it again, or restore it from a backup.") from error
     if _inside_a_run():
