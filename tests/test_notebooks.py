@@ -223,7 +223,7 @@ def test_executes_in_the_smoke_profile_and_prints_its_facts(name, tmp_path, requ
         request.getfixturevalue(f"real_{dataset}")
     notebook = Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", tmp_path))
     seconds, errors = execute(notebook, "smoke", timeout=SMOKE_BUDGET_SECONDS)
-    record_timing(seconds, SMOKE_BUDGET_SECONDS, label=request.node.nodeid)
+    record_timing(seconds, SMOKE_BUDGET_SECONDS)  # labelled with the test's node id
     assert errors == []
     printed = "\n".join(
         output.get("text", "") + output.get("data", {}).get("text/plain", "")

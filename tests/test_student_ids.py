@@ -8,7 +8,7 @@ from cnnkit.course.collect import DEFAULT_PATTERN, collect
 from cnnkit.student_ids import RULE, is_student_id
 
 
-@pytest.mark.parametrize("student", ["alice", "a.smith", "s-1234", "0042", "Ünal"[1:]])
+@pytest.mark.parametrize("student", ["alice", "a.smith", "s-1234", "0042", "Jo-Ann.2"])
 def test_ordinary_ids_follow_the_rule(student):
     """Letters, digits, '.' and '-': are ordinary ids accepted?"""
     assert is_student_id(student)
